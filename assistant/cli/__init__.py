@@ -1,0 +1,61 @@
+"""The `traindoc` command. Each subcommand lives in its own module with `register(subparsers)`.
+
+`traindoc` with no subcommand starts the terminal UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from assistant.cli.common import EXIT_USAGE, guarded
+
+# module name -> adds one subcommand; keep the order users see in --help
+COMMANDS = ("diagnose", "chat", "probe", "schema")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"traindoc: {message} (see traindoc --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """What the assistant can measure or read: shared by the TUI and `diagnose`."""
+    parser.add_argument("--setup", metavar="FILE.py:FUNC", help="your training setup (a function returning probes.Setup)")
+    parser.add_argument("--demo", metavar="NAME", help="a built-in demo setup (see `traindoc demos`)")
+    parser.add_argument("--history", metavar="PATH", help="a training history: file, run directory or mlflow://HOST:PORT/RUN_ID")
+    parser.add_argument("--server", metavar="URL", help="talk to a running `traindoc serve` instead of an in-process one")
+    parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server (or TRAINDOC_TOKEN)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="traindoc",
+        description="Diagnose why a neural network trains badly: answer, or let it measure.",
+    )
+    add_source_options(parser)
+    parser.add_argument("--resume", action="store_true", help="continue the last session in the terminal UI")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"assistant.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from assistant.cli.tui_entry import run_tui
+
+        return guarded(lambda: run_tui(args))
+    return guarded(lambda: handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

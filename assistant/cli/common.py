@@ -1,0 +1,40 @@
+"""What every command shares: printing models as JSON, and turning errors into one line + exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from pydantic import BaseModel
+
+from assistant.errors import TraindocError
+from probes.base import ProbeError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+def print_json(model: BaseModel, stream: TextIO | None = None) -> None:
+    (stream or sys.stdout).write(model.model_dump_json(indent=2) + "\n")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    sys.stderr.write(f"traindoc: {' '.join(message.split())}\n")
+    return code
+
+
+def guarded(command: Callable[[], int]) -> int:
+    """Run a command; user errors are one line on stderr and exit 2, never a traceback."""
+    try:
+        return command()
+    except (TraindocError, ProbeError) as exc:
+        return fail(exc.message)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        if os.environ.get("TRAINDOC_DEBUG"):
+            raise
+        return fail(f"internal error: {type(exc).__name__}: {exc} (set TRAINDOC_DEBUG=1 for a traceback)", EXIT_INTERNAL)

@@ -1,0 +1,58 @@
+"""`traindoc probe NAME --setup FILE.py:FUNC [--json]`: run one probe and print its evidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from assistant.errors import InputError
+from assistant.progress import TerminalProgress
+from probes.registry import PROBES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("probe", help="run one experiment on your setup and print the evidence")
+    probes = p.add_subparsers(dest="probe", metavar="PROBE", required=True, parser_class=type(p))
+    for spec in PROBES.values():
+        q = probes.add_parser(spec.name, help=spec.description)
+        q.add_argument("--setup", metavar="FILE.py:FUNC", help="your training setup")
+        q.add_argument("--demo", metavar="NAME", help="a built-in demo setup instead")
+        q.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        q.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
+        options = spec.add_arguments(q)
+        q.set_defaults(handler=run, probe_options=options)
+
+
+def run(args: argparse.Namespace) -> int:
+    from probes.context import ProbeContext
+    from probes.registry import run_probe
+
+    if bool(args.setup) == bool(args.demo):
+        raise InputError("give one of --setup FILE.py:FUNC or --demo NAME")
+    if args.demo:
+        from probes.demos import demo_setup
+
+        setup = demo_setup(args.demo)
+    else:
+        from probes.setup import load_setup
+
+        setup = load_setup(args.setup)
+    progress = TerminalProgress(enabled={"auto": None, "always": True, "never": False}[args.progress])
+    try:
+        outcome = run_probe(args.probe, ProbeContext(setup, progress=progress), **args.probe_options(args))
+    finally:
+        progress.close()
+    if args.json:
+        payload = {**outcome.data, "answers": outcome.answers, "summary": outcome.summary,
+                   "rules": outcome.rules, "warnings": outcome.warnings, "seconds": outcome.seconds}
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(f"{outcome.summary}\n\n")
+        for rule in outcome.rules:
+            sys.stdout.write(f"  - {rule}\n")
+        for q, v in outcome.answers.items():
+            sys.stdout.write(f"  {q}: {v}\n")
+        for w in outcome.warnings:
+            sys.stdout.write(f"  warning: {w}\n")
+    return 0

@@ -1,0 +1,183 @@
+"""The one schema: pydantic models shared by the CLI's JSON, the API, the line protocol and the TUI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+AnswerValue = Literal["yes", "no", "unsure"]
+
+
+class AnswerSource(StrEnum):
+    user = "user"
+    probe = "probe"
+    history = "history"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Evidence(BaseModel):
+    """What a measurement showed: a summary for people, the rules applied, and the raw numbers."""
+
+    source: AnswerSource
+    probe: str | None = Field(None, description="probe name (curvature, depth, baselines, generalization, history)")
+    summary: str = ""
+    rules: list[str] = Field(default_factory=list, description="decision rules applied, with their numbers")
+    data: dict[str, Any] = Field(default_factory=dict, description="the measurement's full result")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Answer(BaseModel):
+    question: str
+    value: AnswerValue
+    source: AnswerSource = AnswerSource.user
+    evidence: Evidence | None = None
+    note: str | None = Field(None, description="free text the user gave with the answer")
+    at: datetime = Field(default_factory=_now)
+
+
+# -- Session inputs: the only state a session has; everything else is derived by replay. ---------
+
+
+class AnswerInput(BaseModel):
+    type: Literal["answer"] = "answer"
+    answer: Answer
+
+
+class WithdrawInput(BaseModel):
+    type: Literal["withdraw"] = "withdraw"
+    question: str
+    at: datetime = Field(default_factory=_now)
+
+
+SessionInput = Annotated[AnswerInput | WithdrawInput, Field(discriminator="type")]
+
+
+# -- Derived views ---------------------------------------------------------------------------------
+
+
+class QuestionPublic(BaseModel):
+    id: str
+    text: str
+    help: str
+    choices: list[str]
+    probe: str | None = Field(None, description="the probe that can measure the answer")
+    lecture: str = ""
+
+
+class Reason(BaseModel):
+    """One rule application in the chain that led to a finding."""
+
+    rule: str
+    says: str
+    answers: dict[str, str] = Field(default_factory=dict, description="the answers this rule matched")
+    findings: list[str] = Field(default_factory=list, description="earlier findings this rule built on")
+
+
+class Finding(BaseModel):
+    id: str
+    title: str
+    kind: Literal["diagnosis", "warning", "done"]
+    explanation: str
+    remedies: list[str]
+    because: list[Reason] = Field(description="the chain of rules, from the first question to this finding")
+    confirmed_by: list[str] = Field(description="probes or evidence that would confirm it")
+    evidence: list[Evidence] = Field(default_factory=list, description="measurements behind its answers")
+    lecture: str = ""
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"title": "traindoc report"})
+
+    schema_version: int = SCHEMA_VERSION
+    session_id: str | None = None
+    answers: dict[str, Answer] = Field(description="question id -> the answer in force, with its source")
+    inactive_answers: dict[str, Answer] = Field(
+        default_factory=dict,
+        description="answers kept but not used: their question is not on the current path",
+    )
+    pending: list[QuestionPublic] = Field(description="questions on the path still unanswered or 'unsure'")
+    findings: list[Finding]
+    notes: list[str] = Field(default_factory=list)
+    complete: bool = Field(description="true when no question on the path is pending")
+
+
+# -- The line protocol (traindoc chat --jsonl) and the TUI's events -------------------------------
+
+
+class AnswerMessage(BaseModel):
+    type: Literal["answer"]
+    question: str
+    value: str
+    note: str | None = None
+
+
+class ChangeMessage(BaseModel):
+    type: Literal["change"]
+    question: str
+    value: str
+    note: str | None = None
+
+
+class WithdrawMessage(BaseModel):
+    type: Literal["withdraw"]
+    question: str
+
+
+class UndoMessage(BaseModel):
+    type: Literal["undo"]
+
+
+class ReportRequest(BaseModel):
+    type: Literal["report"]
+
+
+ChatMessage = Annotated[
+    AnswerMessage | ChangeMessage | WithdrawMessage | UndoMessage | ReportRequest,
+    Field(discriminator="type"),
+]
+
+
+class QuestionAsked(BaseModel):
+    event: Literal["question"] = "question"
+    question: QuestionPublic
+
+
+class AnswerRecorded(BaseModel):
+    event: Literal["answer"] = "answer"
+    answer: Answer
+
+
+class FindingReached(BaseModel):
+    event: Literal["finding"] = "finding"
+    finding: Finding
+
+
+class FindingWithdrawn(BaseModel):
+    event: Literal["finding_withdrawn"] = "finding_withdrawn"
+    id: str
+    reason: str
+
+
+class ReportReady(BaseModel):
+    event: Literal["report"] = "report"
+    report: Report
+
+
+class ErrorEvent(BaseModel):
+    event: Literal["error"] = "error"
+    message: str
+    field: str | None = None
+
+
+ChatEvent = Annotated[
+    QuestionAsked | AnswerRecorded | FindingReached | FindingWithdrawn | ReportReady | ErrorEvent,
+    Field(discriminator="event"),
+]

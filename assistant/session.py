@@ -1,0 +1,200 @@
+"""A diagnosis session: its inputs are its only state; questions and findings are derived by replay.
+
+Changing or withdrawing an answer is a new input; the next derivation starts from scratch, so no
+conclusion that depended on the old answer can survive (the engine has no truth maintenance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from assistant.engine import Derivation, FlowchartEngine, default_engine
+from assistant.errors import InputError
+from assistant.models import (
+    Answer,
+    AnswerInput,
+    AnswerSource,
+    Evidence,
+    Finding,
+    QuestionPublic,
+    Reason,
+    Report,
+    SessionInput,
+    WithdrawInput,
+)
+from rules import ANSWER_VALUES, KNOWLEDGE
+
+
+def question_public(qid: str) -> QuestionPublic:
+    q = KNOWLEDGE.questions[qid]
+    return QuestionPublic(id=q.id, text=q.text, help=q.help, choices=list(q.choices), probe=q.probe, lecture=q.lecture)
+
+
+def validate_answer(question: str, value: object) -> str:
+    """Check one (question, value) pair; the message names the problem and the allowed values."""
+    if question not in KNOWLEDGE.questions:
+        known = ", ".join(KNOWLEDGE.questions)
+        raise InputError(f"unknown question id {question!r} (known: {known})", field=question)
+    if not isinstance(value, str) or value not in ANSWER_VALUES:
+        raise InputError(
+            f"answer to {question} must be one of yes, no, unsure (got {value!r})", field=question
+        )
+    return value
+
+
+def _off_path_message(qid: str) -> str:
+    rules = [r for r in KNOWLEDGE.rules if getattr(r.then, "question", None) == qid]
+    when = "; or ".join(" and ".join(c.describe() for c in r.when) or "always" for r in rules)
+    return f"{qid} is not asked on the current path (it is asked when {when})"
+
+
+@dataclass
+class State:
+    """The derived view of a session at one moment."""
+
+    answers: dict[str, Answer]
+    inactive: dict[str, Answer]
+    pending: list[str]
+    findings: list[str]
+    derivation: Derivation
+
+
+class Session:
+    """Holds a session's inputs and derives everything else from them."""
+
+    def __init__(
+        self,
+        session_id: str | None = None,
+        inputs: Iterable[SessionInput] = (),
+        engine: FlowchartEngine | None = None,
+    ) -> None:
+        self.id = session_id
+        self.inputs: list[SessionInput] = list(inputs)
+        self.engine = engine or default_engine()
+        self.notes: list[str] = []
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def current_answers(self) -> dict[str, Answer]:
+        """The latest answer per question, withdrawals applied."""
+        out: dict[str, Answer] = {}
+        for item in self.inputs:
+            if isinstance(item, AnswerInput):
+                out[item.answer.question] = item.answer
+            else:
+                out.pop(item.question, None)
+        return out
+
+    def state(self) -> State:
+        answers = self.current_answers()
+        # Replay until the active set stops changing: an answer off the path must not feed rules.
+        active = dict(answers)
+        while True:
+            derivation = self.engine.evaluate({q: a.value for q, a in active.items()})
+            on_path = set(derivation.asked) | {q for q, spec in KNOWLEDGE.questions.items() if not spec.asked}
+            next_active = {q: a for q, a in answers.items() if q in on_path}
+            if next_active.keys() == active.keys():
+                break
+            active = next_active
+        pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
+        inactive = {q: a for q, a in answers.items() if q not in active}
+        return State(active, inactive, pending, derivation.findings, derivation)
+
+    def report(self) -> Report:
+        st = self.state()
+        findings = [self._finding(fid, st) for fid in st.findings]
+        return Report(
+            session_id=self.id,
+            answers=st.answers,
+            inactive_answers=st.inactive,
+            pending=[question_public(q) for q in st.pending],
+            findings=findings,
+            notes=list(self.notes),
+            complete=not st.pending,
+        )
+
+    def _finding(self, fid: str, st: State) -> Finding:
+        spec = KNOWLEDGE.findings[fid]
+        chain = st.derivation.chain(fid)
+        because = [
+            Reason(rule=d.rule, says=_says(d.rule), answers=d.answers, findings=list(d.findings)) for d in chain
+        ]
+        used = {q for d in chain for q in d.answers}
+        evidence: list[Evidence] = []
+        for q in used:
+            ev = st.answers[q].evidence if q in st.answers else None
+            if ev is not None and ev not in evidence:
+                evidence.append(ev)
+        return Finding(
+            id=spec.id,
+            title=spec.title,
+            kind=spec.kind,
+            explanation=spec.explanation,
+            remedies=list(spec.remedies),
+            because=because,
+            confirmed_by=list(spec.confirmed_by),
+            evidence=evidence,
+            lecture=spec.lecture,
+        )
+
+    # -- changing -------------------------------------------------------------------------------
+
+    def answer(
+        self,
+        question: str,
+        value: str,
+        *,
+        source: AnswerSource = AnswerSource.user,
+        evidence: Evidence | None = None,
+        note: str | None = None,
+        replace: bool = False,
+        strict: bool = True,
+    ) -> Answer:
+        """Record an answer. A different value for an answered question needs `replace=True`.
+
+        With `strict`, an answer to a question not on the current path is refused and nothing is
+        recorded (the session is left exactly as it was).
+        """
+        validate_answer(question, value)
+        existing = self.current_answers().get(question)
+        if existing is not None and existing.value != value and not replace and existing.value != "unsure":
+            raise InputError(
+                f"{question} is already answered {existing.value!r}; send a change to answer {value!r}",
+                field=question,
+            )
+        new = Answer(question=question, value=value, source=source, evidence=evidence, note=note)  # type: ignore[arg-type]
+        self.inputs.append(AnswerInput(answer=new))
+        if strict and question not in self.state().answers:
+            self.inputs.pop()
+            raise InputError(_off_path_message(question), field=question)
+        return new
+
+    def withdraw(self, question: str) -> None:
+        if question not in self.current_answers():
+            raise InputError(f"{question} has no answer to withdraw", field=question)
+        self.inputs.append(WithdrawInput(question=question))
+
+    def undo(self) -> SessionInput:
+        if not self.inputs:
+            raise InputError("nothing to undo")
+        return self.inputs.pop()
+
+    def load_answers(self, answers: Mapping[str, object], *, source: AnswerSource = AnswerSource.user) -> None:
+        """Apply a whole answers file at once; off-path answers are checked on the final state."""
+        for qid, value in answers.items():
+            validate_answer(qid, value)
+        for qid, value in answers.items():
+            self.inputs.append(AnswerInput(answer=Answer(question=qid, value=value, source=source)))  # type: ignore[arg-type]
+        off = [q for q in answers if q in self.state().inactive]
+        if off:
+            for _ in answers:
+                self.inputs.pop()
+            raise InputError("; ".join(_off_path_message(q) for q in off), field=off[0])
+
+
+def _says(rule_name: str) -> str:
+    for rule in KNOWLEDGE.rules:
+        if rule.name == rule_name:
+            return rule.says
+    return ""

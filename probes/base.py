@@ -1,0 +1,65 @@
+"""What every probe shares: progress reports, stop checks, and the outcome a probe hands the session.
+
+Probes are stateless computations: a request in, a result out. They never print; they report progress
+through a callback and check `should_stop()` between iterations. Non-convergence is data, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+AnswerValue = Literal["yes", "no", "unsure"]
+
+
+class ProbeProgress(BaseModel):
+    probe: str
+    done: int
+    total: int
+    message: str = ""
+    estimate: dict[str, float] = Field(default_factory=dict, description="current estimates, e.g. lambda_max")
+    series: str | None = Field(None, description="name of the curve this point belongs to (e.g. 'depth 3')")
+
+
+ProgressCallback = Callable[[ProbeProgress], None]
+StopCheck = Callable[[], bool]
+
+
+def no_progress(_: ProbeProgress) -> None:
+    return None
+
+
+def never_stop() -> bool:
+    return False
+
+
+class ProbeError(Exception):
+    """A probe cannot run on this input (bad setup, NaN loss, shapes). One line, for the user."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ProbeCancelled(ProbeError):
+    def __init__(self, probe: str) -> None:
+        super().__init__(f"{probe} probe cancelled")
+
+
+class ProbeOutcome(BaseModel):
+    """What a probe concludes for the flowchart, with the evidence behind it.
+
+    `answers` maps question ids (see rules/questions.py) to yes/no/unsure; `rules` states each decision
+    rule with its numbers; `data` is the probe's full result (plain numbers, JSON-safe).
+    """
+
+    probe: str
+    answers: dict[str, AnswerValue] = Field(default_factory=dict)
+    summary: str = ""
+    rules: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    seconds: float = 0.0

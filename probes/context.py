@@ -1,0 +1,48 @@
+"""One diagnosis of one setup: trains the user's model once and shares it (and other results) with
+every probe, so no work is repeated across the flowchart."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from probes.base import ProgressCallback, StopCheck, never_stop, no_progress
+from probes.setup import Setup
+from probes.training import TrainedModel, train_model
+
+T = TypeVar("T")
+
+
+class ProbeContext:
+    """Caches the user's trained model (depth `setup.depth`, seed `setup.seed`) and probe results.
+
+    Probes call `trained()` instead of training themselves, and `cached(key, compute)` for anything
+    another probe may need again (e.g. the depth ladder reuses the user-depth model).
+    """
+
+    def __init__(
+        self, setup: Setup, progress: ProgressCallback = no_progress, should_stop: StopCheck = never_stop
+    ) -> None:
+        self.setup = setup
+        self.progress = progress
+        self.should_stop = should_stop
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self.trainings = 0  # how many training runs this context paid for (benchmarks report it)
+
+    def trained(self, depth: int | None = None, seed: int | None = None) -> TrainedModel:
+        depth = self.setup.depth if depth is None else depth
+        seed = self.setup.seed if seed is None else seed
+
+        def run() -> TrainedModel:
+            self.trainings += 1
+            return train_model(self.setup, depth, seed=seed, progress=self.progress, should_stop=self.should_stop)
+
+        return self.cached(f"trained:{depth}:{seed}", run)
+
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]

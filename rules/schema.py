@@ -1,0 +1,98 @@
+"""The shapes of the knowledge base: questions, findings and rules.
+
+Plain frozen dataclasses so that `rules/` stays declarative and free of I/O. The engine adapter in
+`assistant/engine.py` compiles these into durable-rules; nothing here knows about the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AnswerValue = Literal["yes", "no", "unsure"]
+ANSWER_VALUES: tuple[str, ...] = ("yes", "no", "unsure")
+# The value a question has in the engine while nobody answered it. Posting it explicitly makes
+# the world closed, so rules can say "not answered yes" without the engine's negation.
+UNANSWERED = "unanswered"
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    help: str
+    probe: str | None = None  # the probe that can measure the answer
+    # False for questions only a measurement answers (never put to the user as a prompt).
+    asked: bool = True
+    choices: tuple[str, ...] = ANSWER_VALUES
+    lecture: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    title: str
+    explanation: str
+    remedies: tuple[str, ...]
+    confirmed_by: tuple[str, ...]
+    kind: Literal["diagnosis", "warning", "done"] = "diagnosis"
+    lecture: str = ""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One premise of a rule: an answer has (or has not) a value, or a finding was reached."""
+
+    kind: Literal["answer", "finding"]
+    id: str
+    value: str | None = None
+    negate: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "finding":
+            return f"finding {self.id}"
+        op = "is not" if self.negate else "is"
+        return f"{self.id} {op} {self.value}"
+
+
+class AnswerRef:
+    """`answer("q") == "yes"` reads like the flowchart and builds a Condition."""
+
+    def __init__(self, question_id: str) -> None:
+        self.question_id = question_id
+
+    def __eq__(self, value: object) -> Condition:  # type: ignore[override]
+        return Condition("answer", self.question_id, str(value))
+
+    def __ne__(self, value: object) -> Condition:  # type: ignore[override]
+        return Condition("answer", self.question_id, str(value), negate=True)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def answer(question_id: str) -> AnswerRef:
+    return AnswerRef(question_id)
+
+
+def finding(finding_id: str) -> Condition:
+    return Condition("finding", finding_id)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Put this question on the path (it is pending until answered)."""
+
+    question: str
+
+
+@dataclass(frozen=True)
+class Conclude:
+    finding: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: tuple[Condition, ...]
+    then: Ask | Conclude
+    says: str  # why the conclusion follows, in words a newcomer understands

@@ -1,0 +1,1 @@
+"""traindoc terminal UI (Textual): presentation only, talks to the assistant through its client."""

@@ -24,9 +24,13 @@ def parse_answers(text: str, origin: str = "answers") -> dict[str, str]:
     try:
         data = json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InputError(
+            f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
-        raise InputError(f"{origin} must be a JSON object of question id -> yes/no/unsure, not {type(data).__name__}")
+        raise InputError(
+            f"{origin} must be a JSON object of question id -> yes/no/unsure, not {type(data).__name__}"
+        )
     return {qid: validate_answer(qid, value) for qid, value in data.items()}
 
 

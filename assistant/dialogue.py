@@ -37,12 +37,15 @@ def parse_message(raw: str | bytes | dict[str, object]) -> ChatMessage:
         return _messages.validate_json(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("answer", "change", "withdraw", "undo", "report"))
+        loc = ".".join(
+            str(p) for p in err["loc"] if p not in ("answer", "change", "withdraw", "undo", "report")
+        )
         if err["type"] == "json_invalid":
             raise InputError(f"message is not valid JSON: {err['msg']}") from None
         if err["type"] in ("union_tag_invalid", "union_tag_not_found", "model_attributes_type"):
             raise InputError(
-                "message must be a JSON object with type answer, change, withdraw, undo or report", field="type"
+                "message must be a JSON object with type answer, change, withdraw, undo or report",
+                field="type",
             ) from None
         raise InputError(f"message field {loc or 'type'}: {err['msg']}", field=loc or "type") from None
 
@@ -63,7 +66,9 @@ class Dialogue:
             return [AnswerRecorded(answer=ans), *self._diff()]
         if isinstance(message, ChangeMessage):
             if message.question not in s.current_answers():
-                raise InputError(f"{message.question} has no answer to change; send an answer", field="question")
+                raise InputError(
+                    f"{message.question} has no answer to change; send an answer", field="question"
+                )
             ans = s.answer(message.question, message.value, note=message.note, replace=True)
             return [AnswerRecorded(answer=ans), *self._diff()]
         if isinstance(message, WithdrawMessage):

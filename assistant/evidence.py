@@ -18,7 +18,9 @@ def outcome_evidence(outcome: ProbeOutcome, source: AnswerSource) -> Evidence:
     )
 
 
-def apply_outcome(session: Session, outcome: ProbeOutcome, source: AnswerSource = AnswerSource.probe) -> list[str]:
+def apply_outcome(
+    session: Session, outcome: ProbeOutcome, source: AnswerSource = AnswerSource.probe
+) -> list[str]:
     """Record the outcome's answers; the user's own answers win. Returns the questions answered.
 
     Measurements may answer questions off the current path (the curvature probe answers three at

@@ -27,7 +27,9 @@ class Evidence(BaseModel):
     """What a measurement showed: a summary for people, the rules applied, and the raw numbers."""
 
     source: AnswerSource
-    probe: str | None = Field(None, description="probe name (curvature, depth, baselines, generalization, history)")
+    probe: str | None = Field(
+        None, description="probe name (curvature, depth, baselines, generalization, history)"
+    )
     summary: str = ""
     rules: list[str] = Field(default_factory=list, description="decision rules applied, with their numbers")
     data: dict[str, Any] = Field(default_factory=dict, description="the measurement's full result")

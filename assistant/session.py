@@ -28,7 +28,9 @@ from rules import ANSWER_VALUES, KNOWLEDGE
 
 def question_public(qid: str) -> QuestionPublic:
     q = KNOWLEDGE.questions[qid]
-    return QuestionPublic(id=q.id, text=q.text, help=q.help, choices=list(q.choices), probe=q.probe, lecture=q.lecture)
+    return QuestionPublic(
+        id=q.id, text=q.text, help=q.help, choices=list(q.choices), probe=q.probe, lecture=q.lecture
+    )
 
 
 def validate_answer(question: str, value: object) -> str:
@@ -118,7 +120,8 @@ class Session:
         spec = KNOWLEDGE.findings[fid]
         chain = st.derivation.chain(fid)
         because = [
-            Reason(rule=d.rule, says=_says(d.rule), answers=d.answers, findings=list(d.findings)) for d in chain
+            Reason(rule=d.rule, says=_says(d.rule), answers=d.answers, findings=list(d.findings))
+            for d in chain
         ]
         used = {q for d in chain for q in d.answers}
         evidence: list[Evidence] = []
@@ -180,7 +183,9 @@ class Session:
             raise InputError("nothing to undo")
         return self.inputs.pop()
 
-    def load_answers(self, answers: Mapping[str, object], *, source: AnswerSource = AnswerSource.user) -> None:
+    def load_answers(
+        self, answers: Mapping[str, object], *, source: AnswerSource = AnswerSource.user
+    ) -> None:
         """Apply a whole answers file at once; off-path answers are checked on the final state."""
         for qid, value in answers.items():
             validate_answer(qid, value)

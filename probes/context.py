@@ -37,7 +37,9 @@ class ProbeContext:
 
         def run() -> TrainedModel:
             self.trainings += 1
-            return train_model(self.setup, depth, seed=seed, progress=self.progress, should_stop=self.should_stop)
+            return train_model(
+                self.setup, depth, seed=seed, progress=self.progress, should_stop=self.should_stop
+            )
 
         return self.cached(f"trained:{depth}:{seed}", run)
 

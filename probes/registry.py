@@ -41,14 +41,22 @@ class ProbeSpec:
         module, _, name = self.target.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    def add_arguments(
+        self, parser: argparse.ArgumentParser
+    ) -> Callable[[argparse.Namespace], dict[str, Any]]:
         for opt in self.options:
             flag = "--" + opt.name.replace("_", "-")
             if opt.type is bool:
                 parser.add_argument(flag, dest=opt.name, action="store_true", help=opt.help)
             else:
-                parser.add_argument(flag, dest=opt.name, type=opt.type, default=None, choices=opt.choices,
-                                    help=f"{opt.help} (default: {opt.default})")
+                parser.add_argument(
+                    flag,
+                    dest=opt.name,
+                    type=opt.type,
+                    default=None,
+                    choices=opt.choices,
+                    help=f"{opt.help} (default: {opt.default})",
+                )
         names = [opt.name for opt in self.options]
         # only options the user gave: the probe's own defaults stay the single source of truth
         return lambda args: {n: getattr(args, n) for n in names if getattr(args, n) not in (None, False)}
@@ -69,7 +77,9 @@ PROBES: dict[str, ProbeSpec] = {
             ("deeper_model_worse", "simple_model_better"),
             "train shallower and deeper variants with the same recipe and compare training losses",
             options=(
-                ProbeOption("depths", str, "around the setup's depth", "comma-separated depth ladder, e.g. 1,2,3,4,5"),
+                ProbeOption(
+                    "depths", str, "around the setup's depth", "comma-separated depth ladder, e.g. 1,2,3,4,5"
+                ),
                 ProbeOption("seeds", int, 2, "seeds per depth"),
             ),
         ),
@@ -82,7 +92,12 @@ PROBES: dict[str, ProbeSpec] = {
                 ProbeOption("samples", int, 2048, "training samples used for the gradient and the Hessian"),
                 ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
                 ProbeOption("gradient_threshold", float, 1e-3, "gradient norm below this counts as zero"),
-                ProbeOption("negative_threshold", float, 1e-3, "lambda_min below -this*|lambda_max| is clearly negative"),
+                ProbeOption(
+                    "negative_threshold",
+                    float,
+                    1e-3,
+                    "lambda_min below -this*|lambda_max| is clearly negative",
+                ),
                 ProbeOption("max_hvp", int, 60, "Hessian-vector products Lanczos may spend"),
                 ProbeOption("exact_limit", int, 2000, "use the exact Hessian up to this many parameters"),
             ),

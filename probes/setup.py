@@ -77,7 +77,9 @@ def load_setup(spec: str) -> Setup:
     except Exception as exc:
         raise ProbeError(f"setup function {func_name} failed: {_where(exc)}") from exc
     if not isinstance(result, Setup):
-        raise ProbeError(f"setup function {func_name} returned {type(result).__name__}, expected probes.Setup")
+        raise ProbeError(
+            f"setup function {func_name} returned {type(result).__name__}, expected probes.Setup"
+        )
     return result
 
 
@@ -130,10 +132,14 @@ def as_dataset(data: DataLike, what: str = "train") -> Dataset:
         if len(x) == 0:
             raise ProbeError(f"{what} data is empty")
         return TensorDataset(x, y)
-    raise ProbeError(f"{what} must be (inputs, targets) tensors, a Dataset or a DataLoader (got {type(data).__name__})")
+    raise ProbeError(
+        f"{what} must be (inputs, targets) tensors, a Dataset or a DataLoader (got {type(data).__name__})"
+    )
 
 
-def tensors(data: DataLike, max_samples: int | None = None, what: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+def tensors(
+    data: DataLike, max_samples: int | None = None, what: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All (or the first `max_samples`) pairs stacked into two tensors."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         as_dataset(data, what)  # validates
@@ -167,3 +173,12 @@ def batches(
     loader = DataLoader(as_dataset(data, what), batch_size=batch_size, shuffle=True, generator=generator)
     while True:
         yield from loader
+
+
+def load_any(spec: str) -> Setup:
+    """A setup spec as users and the server config write it: FILE.py:FUNC, module:FUNC or demo:NAME."""
+    if spec.startswith("demo:"):
+        from probes.demos import demo_setup
+
+        return demo_setup(spec.removeprefix("demo:"))
+    return load_setup(spec)

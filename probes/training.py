@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from probes.base import ProbeCancelled, ProbeError, ProbeProgress, ProgressCallback, StopCheck, never_stop, no_progress
+from probes.base import (
+    ProbeCancelled,
+    ProbeError,
+    ProbeProgress,
+    ProgressCallback,
+    StopCheck,
+    never_stop,
+    no_progress,
+)
 from probes.setup import DataLike, Setup, batches, resolve_device, tensors
 
 
@@ -66,7 +74,12 @@ def _learning_rate(opt: torch.optim.Optimizer) -> float | None:
 
 @torch.no_grad()
 def evaluate_loss(
-    setup: Setup, model: nn.Module, data: DataLike, *, max_samples: int | None = 8192, batch_size: int = 1024,
+    setup: Setup,
+    model: nn.Module,
+    data: DataLike,
+    *,
+    max_samples: int | None = 8192,
+    batch_size: int = 1024,
     what: str = "train",
 ) -> float:
     """Mean loss over `data` in eval mode (sample-weighted over batches)."""
@@ -129,8 +142,12 @@ def train_model(
         if step % report_every == 0 or step == steps - 1:
             progress(
                 ProbeProgress(
-                    probe="training", done=step + 1, total=steps, message=f"depth {depth} step {step + 1}/{steps}",
-                    estimate={"loss": value}, series=series or f"depth {depth}",
+                    probe="training",
+                    done=step + 1,
+                    total=steps,
+                    message=f"depth {depth} step {step + 1}/{steps}",
+                    estimate={"loss": value},
+                    series=series or f"depth {depth}",
                 )
             )
     final = evaluate_loss(setup, model, setup.train, max_samples=eval_samples)
@@ -138,6 +155,13 @@ def train_model(
         raise ProbeError(f"the training loss of the trained model is {final} (depth {depth})")
     n_params = sum(p.numel() for p in model.parameters())
     return TrainedModel(
-        model=model, depth=depth, seed=seed, device=device, step_losses=losses, final_train_loss=final,
-        learning_rate=_learning_rate(opt), seconds=time.perf_counter() - started, parameters=n_params,
+        model=model,
+        depth=depth,
+        seed=seed,
+        device=device,
+        step_losses=losses,
+        final_train_loss=final,
+        learning_rate=_learning_rate(opt),
+        seconds=time.perf_counter() - started,
+        parameters=n_params,
     )

@@ -49,7 +49,9 @@ class Knowledge:
     rules: tuple[Rule, ...]
 
     @classmethod
-    def build(cls, questions: tuple[Question, ...], findings: tuple[Finding, ...], rules: tuple[Rule, ...]) -> Knowledge:
+    def build(
+        cls, questions: tuple[Question, ...], findings: tuple[Finding, ...], rules: tuple[Rule, ...]
+    ) -> Knowledge:
         q = {item.id: item for item in questions}
         f = {item.id: item for item in findings}
         if len(q) != len(questions) or len(f) != len(findings):

@@ -1,4 +1,5 @@
-"""The `traindoc` command. Each subcommand lives in its own module with `register(subparsers)`.
+"""The `traindoc` command. Each subcommand lives in its own module of this package, with
+`register(subparsers)` and an `ORDER` number that places it in --help.
 
 `traindoc` with no subcommand starts the terminal UI.
 """
@@ -7,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
 from assistant.cli.common import EXIT_USAGE, guarded
 
-# module name -> adds one subcommand; keep the order users see in --help
-COMMANDS = ("diagnose", "chat", "probe", "schema")
+
+def _command_modules() -> list:
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            mods.append(module)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,10 +34,18 @@ class _Parser(argparse.ArgumentParser):
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """What the assistant can measure or read: shared by the TUI and `diagnose`."""
-    parser.add_argument("--setup", metavar="FILE.py:FUNC", help="your training setup (a function returning probes.Setup)")
+    parser.add_argument(
+        "--setup", metavar="FILE.py:FUNC", help="your training setup (a function returning probes.Setup)"
+    )
     parser.add_argument("--demo", metavar="NAME", help="a built-in demo setup (see `traindoc demos`)")
-    parser.add_argument("--history", metavar="PATH", help="a training history: file, run directory or mlflow://HOST:PORT/RUN_ID")
-    parser.add_argument("--server", metavar="URL", help="talk to a running `traindoc serve` instead of an in-process one")
+    parser.add_argument(
+        "--history",
+        metavar="PATH",
+        help="a training history: file, run directory or mlflow://HOST:PORT/RUN_ID",
+    )
+    parser.add_argument(
+        "--server", metavar="URL", help="talk to a running `traindoc serve` instead of an in-process one"
+    )
     parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server (or TRAINDOC_TOKEN)")
 
 
@@ -41,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue the last session in the terminal UI")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        importlib.import_module(f"assistant.cli.{name}").register(sub)
+    for module in _command_modules():
+        module.register(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ import sys
 from assistant.dialogue import Dialogue
 from assistant.session import Session
 
+ORDER = 20
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="hold a diagnosis over a line protocol (for editors and notebooks)")

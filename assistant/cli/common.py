@@ -37,4 +37,7 @@ def guarded(command: Callable[[], int]) -> int:
     except Exception as exc:
         if os.environ.get("TRAINDOC_DEBUG"):
             raise
-        return fail(f"internal error: {type(exc).__name__}: {exc} (set TRAINDOC_DEBUG=1 for a traceback)", EXIT_INTERNAL)
+        return fail(
+            f"internal error: {type(exc).__name__}: {exc} (set TRAINDOC_DEBUG=1 for a traceback)",
+            EXIT_INTERNAL,
+        )

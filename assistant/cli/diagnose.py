@@ -1,9 +1,9 @@
 """`traindoc diagnose`: a whole diagnosis in one go, from answers, a history and/or measurements.
 
-    traindoc diagnose --answers answers.json --json     # from answers alone
-    traindoc diagnose --history run_dir/ --json         # from a training history
-    traindoc diagnose --setup my_setup.py:setup --json  # measure everything on your setup
-    traindoc diagnose --demo saddle_point               # a built-in demo
+traindoc diagnose --answers answers.json --json     # from answers alone
+traindoc diagnose --history run_dir/ --json         # from a training history
+traindoc diagnose --setup my_setup.py:setup --json  # measure everything on your setup
+traindoc diagnose --demo saddle_point               # a built-in demo
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from assistant.progress import TerminalProgress
 from assistant.render import report_markdown
 from assistant.session import Session
 
+ORDER = 10
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from assistant.cli import add_source_options
@@ -27,8 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--answers", metavar="FILE", help='JSON object {"question_id": "yes"|"no"|"unsure"}')
     add_source_options(p)
     p.add_argument("--json", action="store_true", help="print exactly one JSON report on stdout")
-    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help="progress bar on stderr (auto: only when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: only when stderr is a terminal)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -49,8 +55,9 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
     else:
         session.load_answers(answers)
     if args.history:
-        from assistant.evidence import apply_outcome
         from probes.history import history_outcome
+
+        from assistant.evidence import apply_outcome
 
         apply_outcome(session, history_outcome(args.history), AnswerSource.history)
     if args.setup or args.demo:

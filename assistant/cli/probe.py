@@ -10,6 +10,8 @@ from assistant.errors import InputError
 from assistant.progress import TerminalProgress
 from probes.registry import PROBES
 
+ORDER = 30
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="run one experiment on your setup and print the evidence")
@@ -44,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if args.json:
-        payload = {**outcome.data, "answers": outcome.answers, "summary": outcome.summary,
-                   "rules": outcome.rules, "warnings": outcome.warnings, "seconds": outcome.seconds}
+        payload = {
+            **outcome.data,
+            "answers": outcome.answers,
+            "summary": outcome.summary,
+            "rules": outcome.rules,
+            "warnings": outcome.warnings,
+            "seconds": outcome.seconds,
+        }
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         sys.stdout.write(f"{outcome.summary}\n\n")

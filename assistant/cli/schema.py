@@ -10,11 +10,17 @@ from pydantic import TypeAdapter
 
 from assistant.models import ChatEvent, ChatMessage, Report
 
+ORDER = 90
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of the report")
-    p.add_argument("--kind", choices=("report", "message", "event"), default="report",
-                   help="report (default), or the chat protocol's message/event")
+    p.add_argument(
+        "--kind",
+        choices=("report", "message", "event"),
+        default="report",
+        help="report (default), or the chat protocol's message/event",
+    )
     p.set_defaults(handler=run)
 
 

@@ -31,3 +31,21 @@ class EngineError(TraindocError):
     """The rule engine failed (durable-rules swallows exceptions; we surface them here)."""
 
     status_code = 500
+
+
+class AuthError(TraindocError):
+    """Missing or wrong token (401), or a forbidden action such as an unregistered setup (403)."""
+
+    status_code = 401
+
+
+class ServiceUnavailable(TraindocError):
+    """The service cannot be reached (connection refused, timeout)."""
+
+    status_code = 503
+
+
+class ConflictError(TraindocError):
+    """The request conflicts with the current state (e.g. a probe job already finished)."""
+
+    status_code = 409

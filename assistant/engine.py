@@ -16,6 +16,7 @@ Design (see ../shared/knowledge/stack-notes.md for the defects this sidesteps):
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -155,10 +156,8 @@ class FlowchartEngine:
                 raise EngineError(f"rule engine failed: {exc}") from exc
             finally:
                 self._current = None
-                try:
+                with contextlib.suppress(Exception):  # no state exists if the first fact failed
                     self._host.delete_state(_RULESET, _SID)
-                except Exception:
-                    pass  # no state was created (first fact failed)
 
 
 def _noop(c: Any) -> None:

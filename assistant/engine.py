@@ -17,9 +17,10 @@ Design (see ../shared/knowledge/stack-notes.md for the defects this sidesteps):
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from durable import engine as durable_engine
@@ -42,11 +43,11 @@ class Derived:
     findings: tuple[str, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Derivation:
-    """Everything the flowchart concludes from a set of answers."""
+    """Everything the flowchart concludes from a set of answers (immutable: results are cached)."""
 
-    firings: list[Derived] = field(default_factory=list)
+    firings: tuple[Derived, ...] = ()
 
     @property
     def asked(self) -> list[str]:
@@ -99,11 +100,12 @@ def _pattern(cond: Condition) -> dict[str, Any]:
 class FlowchartEngine:
     """Evaluates answers against the knowledge base. Thread-safe through one lock."""
 
-    def __init__(self, knowledge: Knowledge = KNOWLEDGE) -> None:
+    def __init__(self, knowledge: Knowledge = KNOWLEDGE, cache_size: int = 4096) -> None:
         self.knowledge = knowledge
         self._lock = threading.Lock()
         self._current: list[Derived] | None = None
         self._host = _QuietHost({_RULESET: self._compile(knowledge.rules)})
+        self._evaluate_cached = functools.lru_cache(maxsize=cache_size)(self._evaluate)
 
     def _compile(self, rules: tuple[Rule, ...]) -> dict[str, Any]:
         definition: dict[str, Any] = {}
@@ -137,10 +139,17 @@ class FlowchartEngine:
         return run
 
     def evaluate(self, answers: Mapping[str, str]) -> Derivation:
-        """Replay `answers` (question id -> yes/no/unsure) into a fresh engine session."""
+        """Replay `answers` (question id -> yes/no/unsure) into a fresh engine session.
+
+        The derivation is a pure function of the answers, and there are few distinct answer sets
+        (a handful of questions, four values each), so results are memoized per engine.
+        """
+        key = tuple((qid, answers.get(qid, UNANSWERED)) for qid in self.knowledge.questions)
+        return self._evaluate_cached(key)
+
+    def _evaluate(self, key: tuple[tuple[str, str], ...]) -> Derivation:
         facts = [{"sid": _SID, "kind": "start"}]
-        for qid in self.knowledge.questions:
-            facts.append({"sid": _SID, "kind": "answer", "q": qid, "v": answers.get(qid, UNANSWERED)})
+        facts += [{"sid": _SID, "kind": "answer", "q": qid, "v": value} for qid, value in key]
         with self._lock:
             self._current = []
             try:
@@ -149,7 +158,7 @@ class FlowchartEngine:
                 state = self._host.get_state(_RULESET, _SID)
                 if "exception" in state:
                     raise EngineError(f"rule engine failed: {str(state['exception'])[:300]}")
-                return Derivation(firings=self._current)
+                return Derivation(firings=tuple(self._current))
             except EngineError:
                 raise
             except Exception as exc:  # the C extension raises plain errors

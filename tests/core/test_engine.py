@@ -33,7 +33,8 @@ def test_thousand_concurrent_sessions_each_see_only_their_answers() -> None:
     # include the known durable collision pair among them
     plan[0] = ("user-129599", *COMPLETE[0])
     plan[1] = ("user-732382", *COMPLETE[-1])
-    sessions = {sid: Session(sid) for sid, _, _ in plan}
+    engine = FlowchartEngine(cache_size=0)  # every evaluation really goes through durable
+    sessions = {sid: Session(sid, engine=engine) for sid, _, _ in plan}
     barrier = threading.Barrier(8)
 
     def work(chunk: list) -> list[str]:

@@ -92,7 +92,8 @@ class Finding(BaseModel):
     because: list[Reason] = Field(description="the chain of rules, from the first question to this finding")
     confirmed_by: list[str] = Field(description="probes or evidence that would confirm it")
     evidence: list[Evidence] = Field(default_factory=list, description="measurements behind its answers")
-    lecture: str = ""
+    lecture: str = Field("", description="the part of the lecture this comes from")
+    lecture_url: str = Field("", description="where to watch or read that lecture")
 
 
 class Report(BaseModel):

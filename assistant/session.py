@@ -139,6 +139,7 @@ class Session:
             confirmed_by=list(spec.confirmed_by),
             evidence=evidence,
             lecture=spec.lecture,
+            lecture_url=spec.lecture_url,
         )
 
     # -- changing -------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ ANSWER_VALUES: tuple[str, ...] = ("yes", "no", "unsure")
 UNANSWERED = "unanswered"
 
 
+# Hung-yi Lee, Machine Learning 2021 (NTU): videos and slides of the lectures cited below.
+COURSE_URL = "https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php"
+
+
 @dataclass(frozen=True)
 class Question:
     id: str
@@ -37,6 +41,7 @@ class Finding:
     confirmed_by: tuple[str, ...]
     kind: Literal["diagnosis", "warning", "done"] = "diagnosis"
     lecture: str = ""
+    lecture_url: str = COURSE_URL
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,139 @@
+"""`load_history(spec)`: a file, a run directory or an MLflow run, read into one `History`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from probes.base import ProbeError
+from probes.history._builder import SeriesBuilder
+from probes.history._files import Candidate, check_size, find_in_directory, max_bytes, read_head, sniff
+from probes.history._jsonfmt import parse_json, read_json_lines, read_json_value
+from probes.history._mlflow import PAGE_SIZE, is_mlflow_spec, read_mlflow
+from probes.history._models import History
+from probes.history._tables import pick_delimiter, read_csv
+from probes.history._textlog import read_text_log
+from probes.history._tfevents import read_scalars
+
+_SPLIT_FOLDERS = {"train", "training", "validation", "val", "valid", "eval", "test"}
+
+
+def load_history(
+    spec: str | Path, *, limit: int | None = None, timeout: float = 10.0, page_size: int = PAGE_SIZE
+) -> History:
+    """Read a history; every problem a user can cause is a one-line `ProbeError`. `limit` caps a
+    file's size in bytes; `timeout` and `page_size` apply to MLflow."""
+    text = str(spec).strip()
+    if not text:
+        raise ProbeError("no history given: pass a file, a run directory or mlflow://HOST:PORT/RUN_ID")
+    if is_mlflow_spec(text):
+        return _finish(read_mlflow(text, timeout, page_size))
+    path = Path(text).expanduser()
+    limit = limit or max_bytes()
+    try:
+        if not path.exists():
+            raise ProbeError(f"{path}: no such file or directory")
+        if path.is_dir():
+            chosen, notes = find_in_directory(path, limit)
+            history = _read_chosen(chosen, path, limit)
+            history.notes = notes + history.notes
+        else:
+            history = read_file(path, limit)
+    except PermissionError:
+        raise ProbeError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ProbeError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    return _finish(history)
+
+
+def read_file(path: Path, limit: int) -> History:
+    check_size(path, limit)
+    fmt = sniff(read_head(path))
+    source = str(path)
+    if fmt is None:
+        raise ProbeError(f"{path}: binary data that is not a TensorBoard event file: not a training history")
+    if fmt == "tfevents":
+        return read_event_files([path], path.parent, limit)
+    if fmt == "csv":
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+            head = [fh.readline() for _ in range(5)]
+            delimiter = pick_delimiter([h for h in head if h.strip()]) or ","
+            fh.seek(0)
+            return read_csv(fh, source, delimiter)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if fmt == "json":
+        return read_json_value(parse_json(text, source), source)
+    if fmt == "jsonl":
+        return read_json_lines(text, source)
+    return read_text_log(text, source)
+
+
+def _read_chosen(chosen: list[Candidate], root: Path, limit: int) -> History:
+    if chosen[0].format == "tfevents":
+        return read_event_files([c.path for c in chosen], root, limit)
+    history = read_file(chosen[0].path, limit)
+    history.notes.insert(0, f"read {chosen[0].path}")
+    return history
+
+
+def read_event_files(paths: list[Path], root: Path, limit: int) -> History:
+    """Scalars of one run's event files. Files in train/ and validation/ subfolders (Keras) have
+    their tags prefixed with the folder, so 'validation/epoch_loss' reads as a validation loss."""
+    builder = SeriesBuilder("step")
+    records = skipped = 0
+    warnings: list[str] = []
+    total = 0
+    for path in sorted(paths):
+        total += check_size(path, limit)
+        if total > limit:
+            raise ProbeError(f"{root}: event files add up to more than the size limit ({limit} bytes)")
+        scalars = read_scalars(path.read_bytes())
+        records += scalars.records
+        skipped += scalars.skipped
+        if scalars.truncated:
+            warnings.append(
+                f"{path.name}: the last record is cut off (file still being written?); read up to it"
+            )
+        if scalars.corrupt_at is not None:
+            if scalars.records == 0:
+                raise ProbeError(
+                    f"{path}: not a readable TensorBoard event file (bad record header at byte 0)"
+                )
+            warnings.append(f"{path.name}: corrupt record header at byte {scalars.corrupt_at}; stopped there")
+        folder = path.parent.name.lower()
+        prefix = f"{path.parent.name}/" if folder in _SPLIT_FOLDERS else ""
+        for tag, points in scalars.points.items():
+            for step, value in points:
+                builder.add(prefix + tag, step, value)
+    if skipped:
+        warnings.append(f"{skipped} event records could not be decoded and were skipped")
+    series = builder.build()
+    where = paths[0] if len(paths) == 1 else root
+    if not series:
+        what = "event file" if len(paths) == 1 else f"{len(paths)} event files"
+        plural = "s" if records != 1 else ""
+        raise ProbeError(
+            f"{where}: TensorBoard {what} with no scalars ({records} record{plural}): nothing to analyse"
+        )
+    return History(
+        source=str(where),
+        format="tfevents",
+        series=series,
+        notes=[f"TensorBoard: {len(paths)} event file(s), {records} records"],
+        warnings=warnings,
+    )
+
+
+def _finish(history: History) -> History:
+    """Drop run summaries (a one-point train loss beside a real curve), re-index curves logged with
+    one step for every point, and refuse a history without any loss."""
+    train = [s for s in history.series if s.role == "loss" and s.split == "train"]
+    if any(len(s.values) >= 3 for s in train):
+        history.series = [s for s in history.series if not (s in train and len(s.values) == 1)]
+    for s in history.series:
+        if len(s.steps) > 1 and s.steps[0] == s.steps[-1]:
+            s.steps = [float(i) for i in range(len(s.steps))]
+            s.x = "index"
+    if not any(s.role == "loss" for s in history.series):
+        names = ", ".join(sorted({s.name for s in history.series})[:8]) or "nothing numeric"
+        raise ProbeError(f"{history.source}: no loss curve in it (found: {names})")
+    return history

@@ -44,6 +44,10 @@ class ProbeError(Exception):
         self.field = field
 
 
+class TrainingDiverged(ProbeError):
+    """The training loss turned NaN or infinite: a measurement (the recipe is unstable), not a bug."""
+
+
 class ProbeCancelled(ProbeError):
     def __init__(self, probe: str) -> None:
         super().__init__(f"{probe} probe cancelled")

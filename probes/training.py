@@ -15,6 +15,7 @@ from probes.base import (
     ProbeProgress,
     ProgressCallback,
     StopCheck,
+    TrainingDiverged,
     never_stop,
     no_progress,
 )
@@ -135,7 +136,9 @@ def train_model(
         loss = compute_loss(setup, model, xb, yb)
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise ProbeError(f"the training loss turned {value} at step {step} (depth {depth}, seed {seed})")
+            raise TrainingDiverged(
+                f"the training loss turned {value} at step {step} (depth {depth}, seed {seed})"
+            )
         loss.backward()
         opt.step()
         losses.append(value)
@@ -152,7 +155,7 @@ def train_model(
             )
     final = evaluate_loss(setup, model, setup.train, max_samples=eval_samples)
     if not math.isfinite(final):
-        raise ProbeError(f"the training loss of the trained model is {final} (depth {depth})")
+        raise TrainingDiverged(f"the training loss of the trained model is {final} (depth {depth})")
     n_params = sum(p.numel() for p in model.parameters())
     return TrainedModel(
         model=model,

@@ -57,9 +57,8 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
     else:
         session.load_answers(answers)
     if args.history:
-        from probes.history import history_outcome
-
         from assistant.evidence import apply_outcome
+        from probes.history import history_outcome
 
         outcome = history_outcome(args.history, classes=args.classes, baseline=args.baseline)
         apply_outcome(session, outcome, AnswerSource.history)

@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         sys.stdout.write(f"{outcome.summary}\n\n")
+        table = outcome.data.get("table")
+        if isinstance(table, list):  # the depth ladder, one "a | b | c" row per line
+            sys.stdout.write("\n".join(f"  {row}" for row in table) + "\n\n")
         for rule in outcome.rules:
             sys.stdout.write(f"  - {rule}\n")
         for q, v in outcome.answers.items():

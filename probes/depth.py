@@ -1,0 +1,408 @@
+"""Model bias or optimization issue? Train shallower and deeper variants with the same recipe and compare.
+
+A deeper network can copy a shallower one and make its extra layers the identity, so if it were
+optimized well it could never reach a higher TRAINING loss. If it does, optimization is failing
+(the ResNet paper's 56- vs 20-layer plain network; the lecture's 5 layers at 0.34k vs 4 at 0.10k).
+If it does not, yet the loss is large, the function set is too small: model bias.
+
+Every variant is trained by `ProbeContext.trained(depth, seed)` with the user's loss, optimizer,
+steps and batch size, so the user's own trained model is reused and nothing is trained twice.
+Differences are judged against the spread across seeds (a one-sided t margin) and against a floor
+of 10% of the better loss, so seed noise alone never decides.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from probes.base import AnswerValue, ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress, TrainingDiverged
+from probes.baselines import compute_baselines, json_safe
+from probes.context import ProbeContext
+from probes.setup import Setup, resolve_device
+from probes.training import build_model
+
+# A difference smaller than this share of the better loss is too small to call one variant worse,
+# however quiet the seeds are (the lecture's 5-layer model was 240% worse than the 4-layer one).
+RELATIVE_FLOOR = 0.10
+# ...and never smaller than this share of the trivial loss, so two variants both near zero are equal.
+TRIVIAL_FLOOR = 0.01
+# One-sided 95% quantiles of Student's t by degrees of freedom (the pooled seed-noise estimate's).
+_T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860, 9: 1.833,
+        10: 1.812, 12: 1.782, 15: 1.753, 20: 1.725, 30: 1.697, 60: 1.671}  # fmt: skip
+
+Sureness = Literal["clear", "marginal", "undecided"]
+
+
+def t95(df: int) -> float:
+    """One-sided 95% Student-t quantile; the next smaller tabulated df errs on the safe side."""
+    if df <= 0:
+        return math.inf
+    if df > 60:
+        return 1.645
+    return _T95[max(k for k in _T95 if k <= df)]
+
+
+@dataclass
+class Rung:
+    """One depth of the ladder: its final training loss per seed."""
+
+    depth: int
+    seeds: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # finite losses, one per seed that trained
+    diverged: list[int] = field(default_factory=list)  # seeds whose training blew up
+    seconds: float = 0.0
+    parameters: int | None = None
+    failed: str | None = None  # the variant could not be built: left out of every comparison
+
+    @property
+    def mean(self) -> float:
+        """Mean final training loss; a variant whose training blew up counts as worse than any finite one."""
+        if self.diverged:
+            return math.inf
+        return statistics.fmean(self.losses) if self.losses else math.nan
+
+    @property
+    def spread(self) -> float:
+        """Sample standard deviation across seeds (0 with a single seed)."""
+        return statistics.stdev(self.losses) if len(self.losses) >= 2 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mean"] = self.mean if math.isfinite(self.mean) else None
+        out["spread"] = self.spread
+        return out
+
+
+@dataclass
+class Comparison:
+    """Is `worse` (the variant under suspicion) clearly worse than `better`?"""
+
+    worse: int
+    better: int
+    difference: float  # mean loss of `worse` minus mean loss of `better`
+    noise_margin: float
+    floor: float
+    verdict: bool  # difference > margin
+    sureness: Sureness
+
+    @property
+    def margin(self) -> float:
+        return max(self.noise_margin, self.floor)
+
+
+@dataclass
+class Noise:
+    sigma: float  # pooled standard deviation of the final loss across seeds
+    df: int
+
+    def margin(self, *counts: int) -> float:
+        """One-sided 95% margin for a difference of means over these seed counts (0: not measured)."""
+        if self.df <= 0:
+            return 0.0
+        return t95(self.df) * self.sigma * math.sqrt(sum(1 / n for n in counts if n > 0))
+
+
+def pooled_noise(rungs: Sequence[Rung]) -> Noise:
+    num, df = 0.0, 0
+    for rung in rungs:
+        if len(rung.losses) >= 2 and not rung.diverged:
+            num += (len(rung.losses) - 1) * rung.spread**2
+            df += len(rung.losses) - 1
+    return Noise(math.sqrt(num / df) if df else 0.0, df)
+
+
+def compare(worse: Rung, better: Rung, noise: Noise, trivial: float) -> Comparison:
+    diff = worse.mean - better.mean
+    counts = (max(len(worse.losses), 1), max(len(better.losses), 1))
+    noise_margin = noise.margin(*counts)
+    floor = max(RELATIVE_FLOOR * better.mean if math.isfinite(better.mean) else 0.0, TRIVIAL_FLOOR * trivial)
+    margin = max(noise_margin, floor)
+    if math.isnan(diff):  # both blew up: nothing to compare
+        return Comparison(worse.depth, better.depth, diff, noise_margin, floor, False, "undecided")
+    verdict = diff > margin
+    # a "yes" is clear well beyond the margin; a "no" is clear when even the floor alone would
+    # call the difference negligible, i.e. it does not rest on the seeds being noisy
+    clear = diff > 2 * margin if verdict else diff <= 0.5 * floor
+    return Comparison(
+        worse.depth, better.depth, diff, noise_margin, floor, verdict, "clear" if clear else "marginal"
+    )
+
+
+@dataclass
+class DepthDecision:
+    deeper_model_worse: AnswerValue
+    simple_model_better: AnswerValue
+    rules: list[str]
+    comparison: Comparison | None
+    reference_comparison: dict[str, Any] | None
+    noise: Noise
+    other_worse_pairs: list[tuple[int, int]]
+
+
+def _loss_text(value: float) -> str:
+    return "diverged" if math.isinf(value) else f"{value:.4g}"
+
+
+def decide(
+    rungs: Sequence[Rung], user_depth: int, reference_loss: float | None, trivial: float
+) -> DepthDecision:
+    """The decision rules, on numbers alone (tested table-driven).
+
+    deeper_model_worse: your depth against the best shallower variant; when nothing in the ladder is
+    shallower than yours, the deeper variants against yours. simple_model_better: the easy reference
+    against the best variant of any depth.
+    """
+    usable = sorted(
+        (r for r in rungs if r.failed is None and (r.losses or r.diverged)), key=lambda r: r.depth
+    )
+    noise = pooled_noise(usable)
+    user = next((r for r in usable if r.depth == user_depth), None)
+    rules: list[str] = [_noise_rule(noise)]
+    comparison: Comparison | None = None
+    if user is None or len(usable) < 2:
+        answer: AnswerValue = "unsure"
+        rules.append("fewer than two depths trained: nothing to compare")
+    else:
+        shallower = [r for r in usable if r.depth < user.depth]
+        if shallower:
+            best = min(shallower, key=lambda r: r.mean)
+            comparison = compare(user, best, noise, trivial)
+        else:
+            candidates = [compare(r, user, noise, trivial) for r in usable if r.depth > user.depth]
+            comparison = max(candidates, key=lambda c: (c.verdict, c.difference - c.margin))
+        answer = "unsure" if comparison.sureness == "undecided" else ("yes" if comparison.verdict else "no")
+        rules.append(_comparison_rule(comparison, usable))
+    others = [
+        (a.depth, b.depth)
+        for a in usable
+        for b in usable
+        if a.depth > b.depth and compare(a, b, noise, trivial).verdict
+    ]
+    simple, ref_rule, ref_data = _reference(usable, reference_loss, noise, trivial)
+    rules.append(ref_rule)
+    return DepthDecision(answer, simple, rules, comparison, ref_data, noise, others)
+
+
+def _noise_rule(noise: Noise) -> str:
+    if noise.df == 0:
+        return "seed noise not measured (one seed per depth): only the 10% floor guards the margin"
+    return f"seed noise: pooled standard deviation {noise.sigma:.3g} over {noise.df} degrees of freedom"
+
+
+def _comparison_rule(c: Comparison, rungs: Sequence[Rung]) -> str:
+    by_depth = {r.depth: r for r in rungs}
+    worse, better = by_depth[c.worse], by_depth[c.better]
+    return (
+        f"depth {c.worse} reaches {_loss_text(worse.mean)} vs depth {c.better} {_loss_text(better.mean)}: "
+        f"difference {c.difference:.4g} against margin {c.margin:.4g} "
+        f"(max of t95 x seed noise {c.noise_margin:.3g}, {RELATIVE_FLOOR:.0%} of the better loss and "
+        f"{TRIVIAL_FLOOR:.0%} of the trivial loss = {c.floor:.3g}) -> deeper "
+        f"{'worse' if c.verdict else 'not worse'} ({c.sureness})"
+    )
+
+
+def _reference(
+    rungs: Sequence[Rung], reference: float | None, noise: Noise, trivial: float
+) -> tuple[AnswerValue, str, dict[str, Any] | None]:
+    finite = [r for r in rungs if math.isfinite(r.mean)]
+    if reference is None:
+        return "unsure", "no easy reference model was fitted: simple_model_better left unsure", None
+    if not finite:
+        return (
+            "yes",
+            f"the reference reaches {reference:.4g}; every depth blew up -> simple model better",
+            None,
+        )
+    best = min(finite, key=lambda r: r.mean)
+    diff = best.mean - reference
+    noise_margin = noise.margin(max(len(best.losses), 1))
+    floor = max(RELATIVE_FLOOR * reference, TRIVIAL_FLOOR * trivial)
+    margin = max(noise_margin, floor)
+    better = diff > margin
+    data = {"reference_loss": reference, "best_depth": best.depth, "best_loss": best.mean,
+            "difference": diff, "margin": margin}  # fmt: skip
+    rule = (
+        f"easy reference reaches {reference:.4g}, the best depth ({best.depth}) {best.mean:.4g}: "
+        f"difference {diff:.4g} against margin {margin:.4g} -> "
+        + ("the easy model fits better than every depth" if better else "not better than every depth")
+    )
+    return ("yes" if better else "no"), rule, data
+
+
+# -- the ladder ------------------------------------------------------------------------------------
+
+
+def parse_depths(depths: str | Sequence[int] | None) -> list[int] | None:
+    if depths is None:
+        return None
+    if isinstance(depths, str):
+        try:
+            values = [int(part) for part in depths.replace(" ", "").split(",") if part]
+        except ValueError as exc:
+            raise ProbeError(f"depths must be comma-separated integers like 1,2,3 (got {depths!r})") from exc
+    else:
+        values = [int(d) for d in depths]
+    if not values or any(d < 0 for d in values):
+        raise ProbeError(f"depths must be non-negative integers (got {depths!r})", field="depths")
+    return values
+
+
+def default_ladder(setup: Setup) -> list[int]:
+    """Your depth and one shallow, easy-to-optimize variant: depth 1 (depth 0, a linear model, when
+    yours has one hidden layer), or the next shallowest one the model builder accepts; a deeper
+    variant only when nothing shallower can be built.
+
+    Two rungs because the whole diagnosis must cost at most about five plain training runs: two
+    seeds at two depths is four runs, one of which is your own model. Give `depths` (or
+    Setup.depths) for a longer, lecture-style table.
+    """
+    d = setup.depth
+    for shallow in range(0 if d <= 1 else 1, d):
+        if _buildable(setup, shallow):
+            return [shallow, d]
+    for deeper in (d + 1, d + 2):
+        if _buildable(setup, deeper):
+            return [d, deeper]
+    return [d]
+
+
+def _buildable(setup: Setup, depth: int) -> bool:
+    return _build_error(setup, depth) is None
+
+
+def _build_error(setup: Setup, depth: int) -> str | None:
+    """Why `Setup.model(depth)` cannot be built (checked on the CPU before paying for training)."""
+    try:
+        build_model(setup, depth, resolve_device("cpu"))
+    except ProbeError as exc:
+        return exc.message
+    return None
+
+
+def train_ladder(ctx: ProbeContext, ladder: Sequence[int], seeds: Sequence[int]) -> list[Rung]:
+    """Train every (depth, seed) once, the user's model first (it is already cached)."""
+    rungs = {d: Rung(d) for d in ladder}
+    for depth, rung in rungs.items():
+        if depth != ctx.setup.depth:
+            rung.failed = _build_error(ctx.setup, depth)
+    order = [(ctx.setup.depth, ctx.setup.seed)] + [(d, s) for s in seeds for d in ladder]
+    order = list(dict.fromkeys(order))
+    for i, (depth, seed) in enumerate(order, 1):
+        if ctx.should_stop():
+            raise ProbeCancelled("depth")
+        rung = rungs[depth]
+        if rung.failed:
+            continue
+        try:
+            trained = ctx.trained(depth, seed)
+        except ProbeCancelled:
+            raise
+        except ProbeError as exc:
+            if (depth, seed) == (ctx.setup.depth, ctx.setup.seed):
+                raise  # the user's own model: nothing to compare without it
+            if isinstance(exc, TrainingDiverged):  # training blew up: data, not an error
+                rung.seeds.append(seed)
+                rung.diverged.append(seed)
+            else:
+                rung.failed = exc.message
+            continue
+        rung.seeds.append(seed)
+        rung.losses.append(trained.final_train_loss)
+        rung.seconds += trained.seconds
+        rung.parameters = trained.parameters
+        ctx.progress(
+            ProbeProgress(
+                probe="depth",
+                done=i,
+                total=len(order),
+                message=f"depth {depth} seed {seed}: final training loss {trained.final_train_loss:.4g}",
+                estimate={"loss": trained.final_train_loss},
+                series=f"depth {depth}",
+            )
+        )
+    return [rungs[d] for d in sorted(rungs)]
+
+
+def _rung_text(rung: Rung, user_depth: int) -> str:
+    spread = f" ± {rung.spread:.2g}" if len(rung.losses) >= 2 else ""
+    return (
+        f"depth {rung.depth}{' (yours)' if rung.depth == user_depth else ''} {_loss_text(rung.mean)}{spread}"
+    )
+
+
+def ladder_table(rungs: Sequence[Rung], user_depth: int) -> list[str]:
+    """The lecture's table: depth -> final training loss (mean ± standard deviation over seeds)."""
+    lines = ["depth | final training loss | seeds"]
+    for r in rungs:
+        mark = " (yours)" if r.depth == user_depth else ""
+        if r.failed:
+            lines.append(f"{r.depth}{mark} | not built: {r.failed} | -")
+            continue
+        value = _loss_text(r.mean) + (f" ± {r.spread:.2g}" if len(r.losses) >= 2 else "")
+        lines.append(f"{r.depth}{mark} | {value} | {len(r.seeds)}")
+    return lines
+
+
+def depth_probe(
+    ctx: ProbeContext, *, depths: str | Sequence[int] | None = None, seeds: int = 2
+) -> ProbeOutcome:
+    started = time.perf_counter()
+    setup = ctx.setup
+    if seeds < 1:
+        raise ProbeError(f"seeds must be at least 1 (got {seeds})", field="seeds")
+    ladder = parse_depths(depths) or (list(setup.depths) if setup.depths else default_ladder(setup))
+    ladder = sorted(set(ladder) | {setup.depth})
+    base = compute_baselines(ctx)
+    rungs = train_ladder(ctx, ladder, [setup.seed + i for i in range(seeds)])
+    decision = decide(rungs, setup.depth, base.reference.loss, base.trivial_loss)
+    table = ladder_table(rungs, setup.depth)
+    warnings = [f"depth {r.depth} left out: {r.failed}" for r in rungs if r.failed]
+    warnings += [f"depth {r.depth} blew up with seeds {r.diverged}" for r in rungs if r.diverged]
+    sizes = {r.parameters for r in rungs if r.parameters is not None}
+    if len(sizes) == 1 and sum(r.parameters is not None for r in rungs) >= 2:
+        warnings.append(
+            "every depth has the same number of parameters: does Setup.model use its depth argument?"
+        )
+    if decision.noise.df == 0:
+        warnings.append("one seed per depth: seed noise not measured; use seeds >= 2 to judge it")
+    c = decision.comparison
+    verdict = (
+        "no comparison possible"
+        if c is None
+        else f"depth {c.worse} is {'' if c.verdict else 'not '}worse than depth {c.better} ({c.sureness})"
+    )
+    summary = (
+        f"Depth ladder (final training loss, mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}): "
+        + "; ".join(_rung_text(r, setup.depth) for r in rungs if not r.failed)
+        + f". {verdict[0].upper()}{verdict[1:]}; easy model better than every depth: "
+        f"{decision.simple_model_better}."
+    )
+    data = {
+        "ladder": [r.to_dict() for r in rungs],
+        "table": table,
+        "user_depth": setup.depth,
+        "seeds": seeds,
+        "noise": asdict(decision.noise),
+        "comparison": None if c is None else {**asdict(c), "margin": c.margin},
+        "reference": decision.reference_comparison,
+        "trivial_loss": base.trivial_loss,
+        "deeper_worse_pairs": decision.other_worse_pairs,
+        "trainings": ctx.trainings,
+    }
+    return ProbeOutcome(
+        probe="depth",
+        answers={
+            "deeper_model_worse": decision.deeper_model_worse,
+            "simple_model_better": decision.simple_model_better,
+        },
+        summary=summary,
+        rules=decision.rules,
+        data=json_safe(data),
+        warnings=warnings,
+        seconds=time.perf_counter() - started,
+    )

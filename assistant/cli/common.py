@@ -41,3 +41,20 @@ def guarded(command: Callable[[], int]) -> int:
             f"internal error: {type(exc).__name__}: {exc} (set TRAINDOC_DEBUG=1 for a traceback)",
             EXIT_INTERNAL,
         )
+
+
+def configure_threads() -> None:
+    """Honour TRAINDOC_THREADS (torch intra-op threads). Small models on a busy machine train
+    several times faster on one thread than on contended ones (docs/probes.md)."""
+    value = os.environ.get("TRAINDOC_THREADS")
+    if not value:
+        return
+    try:
+        threads = int(value)
+        if threads < 1:
+            raise ValueError
+    except ValueError:
+        raise TraindocError(f"TRAINDOC_THREADS must be a positive integer (got {value!r})") from None
+    import torch
+
+    torch.set_num_threads(threads)

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from assistant.answers_file import read_answers
-from assistant.cli.common import print_json
+from assistant.cli.common import configure_threads, print_json
 from assistant.errors import InputError
 from assistant.models import AnswerSource, Report
 from assistant.progress import TerminalProgress
@@ -79,6 +79,8 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.setup or args.demo:
+        configure_threads()
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     progress = TerminalProgress(enabled=enabled)
     try:

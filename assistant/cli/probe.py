@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from assistant.cli.common import configure_threads
 from assistant.errors import InputError
 from assistant.progress import TerminalProgress
 from probes.registry import PROBES
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from probes.context import ProbeContext
     from probes.registry import run_probe
 
+    configure_threads()
     if bool(args.setup) == bool(args.demo):
         raise InputError("give one of --setup FILE.py:FUNC or --demo NAME")
     if args.demo:

@@ -1,0 +1,87 @@
+"""`traindoc` with no subcommand: the terminal UI.
+
+It builds the client (an in-process service by default, `--server URL` for a remote one), checks what
+a user can get wrong before the screen takes over (a bad demo name, a missing file, an unreachable
+server: one line, exit 2), runs the app, and closes the client (which stops an embedded service).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from assistant.errors import InputError
+
+DEFAULT = "default"  # the name the TUI's own setup / history get in the embedded service
+
+
+def _check_demo(name: str) -> None:
+    # Importing the demos pulls in torch (~2 s), but only for --demo, and a typo must fail here,
+    # not at the first probe inside the UI.
+    from probes.base import ProbeError
+    from probes.demos import DEMOS
+
+    if name not in DEMOS:
+        raise ProbeError(
+            f"unknown demo {name!r} (known: {', '.join(DEMOS)}; see `traindoc demos`)", field="demo"
+        )
+
+
+def build_client(args: argparse.Namespace):  # -> tuple[TraindocClient, str | None, str | None, str]
+    """The client, the setup and history NAMES it knows them by, and a label for the header."""
+    from assistant.client import TraindocClient
+
+    setup_arg, demo, history = (
+        getattr(args, "setup", None),
+        getattr(args, "demo", None),
+        getattr(args, "history", None),
+    )
+    if setup_arg and demo:
+        raise InputError("give either --setup or --demo, not both", field="demo")
+    if args.server:
+        if demo:
+            raise InputError(
+                "--demo runs locally; with --server, name a setup registered on the server with --setup NAME",
+                field="demo",
+            )
+        token = args.token or os.environ.get("TRAINDOC_TOKEN") or None
+        client = TraindocClient(args.server, token=token)
+        try:
+            client.health()
+            _check_registered("setup", setup_arg, [s.name for s in client.list_setups()])
+            _check_registered("history", history, [h.name for h in client.list_histories()])
+        except BaseException:
+            client.close()
+            raise
+        return client, setup_arg, history, setup_arg or ""
+    spec = setup_arg or (f"demo:{demo}" if demo else None)
+    if demo:
+        _check_demo(demo)
+    client = TraindocClient.embedded(
+        setups={DEFAULT: spec} if spec else None,
+        histories={DEFAULT: history} if history else None,
+    )
+    return client, DEFAULT if spec else None, DEFAULT if history else None, spec or ""
+
+
+def _check_registered(kind: str, name: str | None, registered: list[str]) -> None:
+    if name and name not in registered:
+        known = ", ".join(registered) or "none"
+        raise InputError(f"{kind} {name!r} is not registered on the server (registered: {known})", field=kind)
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    client, setup, history, label = build_client(args)  # bad arguments fail first, terminal or not
+    try:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise InputError(
+                "the terminal UI needs a terminal; in scripts use `traindoc diagnose --json` or `traindoc chat --jsonl`"
+            )
+        from tui import TraindocApp
+
+        app = TraindocApp(client, setup=setup, history=history, resume=bool(args.resume), label=label)
+        app.run()
+    finally:
+        client.close()
+    return app.return_code or 0

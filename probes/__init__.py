@@ -17,6 +17,7 @@ _EXPORTS = {
     "ProgressCallback": "probes.base",
     "StopCheck": "probes.base",
     "ProbeContext": "probes.context",
+    "measure_curvature": "probes.measure",
     "Setup": "probes.setup",
     "load_setup": "probes.setup",
     "TrainedModel": "probes.training",

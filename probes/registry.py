@@ -100,6 +100,7 @@ PROBES: dict[str, ProbeSpec] = {
                 ),
                 ProbeOption("max_hvp", int, 60, "Hessian-vector products Lanczos may spend"),
                 ProbeOption("exact_limit", int, 2000, "use the exact Hessian up to this many parameters"),
+                ProbeOption("tolerance", float, 1e-2, "Lanczos relative tolerance on its error estimate"),
             ),
         ),
         ProbeSpec(

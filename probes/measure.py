@@ -1,0 +1,397 @@
+"""Curvature measurements on a model, a loss and data you already have (a notebook, no Setup file).
+
+    from probes.measure import measure_curvature
+    m = measure_curvature(model, torch.nn.functional.cross_entropy, (x, y), optimizer=opt)
+    m.classification, m.gradient_norm, m.lambda_min, m.escape, m.rules, m.to_dict()
+
+The result types and the words explaining them live in `probes.curvature_report`.
+
+The `curvature` probe is this function applied to the model trained with the user's recipe.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import DataLoader
+
+from probes.base import ProbeError, ProbeProgress, ProgressCallback, StopCheck, never_stop, no_progress
+from probes.curvature_report import (
+    CurvatureMeasurement,
+    EscapeMeasurement,
+    EscapeStep,
+    classify,
+    describe,
+    hw2_2_classification,
+)
+from probes.hessian import (
+    HessianOperator,
+    LanczosResult,
+    estimated_spectrum_shares,
+    exact_spectrum,
+    exact_spectrum_shares,
+    lanczos,
+)
+from probes.setup import tensors
+from probes.stability import StepRule, stability_check
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+ESCAPE_STEPS = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+# -- data and model state ---------------------------------------------------------------------------
+
+
+def prepare_batches(
+    data: Any, samples: int | None, batch_size: int | None, device: torch.device
+) -> list[Batch]:
+    """(x, y) tensors, a Dataset or a DataLoader -> fixed batches on `device`, `samples` in all.
+
+    A DataLoader is iterated as it is (its collate function and transforms apply) and its batches
+    are kept; tensors are cut into `batch_size` pieces (one piece when None).
+    """
+    if samples is not None and samples <= 0:
+        raise ProbeError(f"samples must be positive (got {samples})", field="samples")
+    if isinstance(data, DataLoader):
+        chunks = list(_loader_batches(data, samples))
+    else:
+        x, y = tensors(data, samples, "data")
+        size = batch_size or len(x)
+        chunks = list(zip(x.split(size), y.split(size), strict=True))
+    if not chunks:
+        raise ProbeError("the data is empty")
+    return [(xb.to(device), yb.to(device)) for xb, yb in chunks]
+
+
+def _loader_batches(loader: DataLoader, samples: int | None) -> Iterator[Batch]:
+    taken = 0
+    for batch in loader:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ProbeError("the DataLoader must yield (inputs, targets) batches")
+        xb, yb = batch[0], batch[1]
+        if samples is not None and taken + len(xb) > samples:
+            xb, yb = xb[: samples - taken], yb[: samples - taken]
+        if len(xb):
+            yield xb, yb
+        taken += len(xb)
+        if samples is not None and taken >= samples:
+            return
+
+
+@contextmanager
+def measuring(model: nn.Module, mode: str, device: torch.device) -> Iterator[None]:
+    """Put the model in `mode` and give back its modes, buffers (batch-norm running statistics) and
+    the global random state afterwards: a measurement must not change the model it measures."""
+    flags = [(m, m.training) for m in model.modules()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        model.train(mode == "train")
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
+            for module, flag in flags:
+                module.training = flag
+
+
+def batch_loss(
+    model: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    batches: Sequence[Batch],
+    seed: int,
+    parameters: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The sample-weighted mean of the loss over the fixed batches (assumes a mean-reduced loss).
+
+    The random state is reset first, so dropout draws the same masks on every call: in train mode
+    the measured function is the loss with those masks fixed. Call it inside `measuring()`, which
+    gives the random state back.
+    """
+    torch.manual_seed(seed)
+    total_count = sum(len(x) for x, _ in batches)
+    total: torch.Tensor | float = 0.0
+    for x, y in batches:
+        try:
+            out = model(x) if parameters is None else functional_call(model, parameters, (x,))
+        except Exception as exc:
+            raise ProbeError(
+                f"model forward failed on inputs of shape {tuple(x.shape)}: {_one_line(exc)}"
+            ) from exc
+        try:
+            loss = loss_fn(out, y)
+        except Exception as exc:
+            raise ProbeError(
+                f"loss failed on outputs {tuple(out.shape)} and targets {tuple(y.shape)}: {_one_line(exc)}"
+            ) from exc
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise ProbeError("the loss must return a scalar tensor (use reduction='mean')")
+        total = total + loss * (len(x) / total_count)
+    assert isinstance(total, torch.Tensor)
+    return total
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# -- the measurement --------------------------------------------------------------------------------
+
+
+def measure_curvature(
+    model: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    data: Any,
+    *,
+    samples: int | None = 2048,
+    mode: str = "eval",
+    gradient_threshold: float = 1e-3,
+    negative_threshold: float = 1e-3,
+    max_hvp: int = 60,
+    exact_limit: int = 2000,
+    tolerance: float = 1e-2,
+    batch_size: int | None = None,
+    optimizer: torch.optim.Optimizer | StepRule | None = None,
+    learning_rate: float | None = None,
+    escape_steps: Sequence[float] = ESCAPE_STEPS,
+    seed: int = 0,
+    progress: ProgressCallback = no_progress,
+    should_stop: StopCheck = never_stop,
+    probe: str = "curvature",
+) -> CurvatureMeasurement:
+    """Gradient norm, lambda_max, lambda_min, minimum ratio, classification, stability and escape.
+
+    `data`: an (inputs, targets) batch, a Dataset or a DataLoader; the first `samples` pairs are used
+    (None: all). `mode`: "eval" or "train" (dropout and batch norm change the loss, hence H).
+    Up to `exact_limit` parameters the Hessian is formed exactly; above, Lanczos spends at most
+    `max_hvp` products with relative `tolerance`. `optimizer` (or `learning_rate` alone, read as
+    plain SGD) enables the stability check.
+    """
+    validate_options(mode, gradient_threshold, negative_threshold, max_hvp, exact_limit, tolerance)
+    started = time.perf_counter()
+    first = next(model.parameters(), None)
+    if first is None:
+        raise ProbeError("the model has no parameters")
+    device = first.device
+    batches = prepare_batches(data, samples, batch_size, device)
+    count = sum(len(x) for x, _ in batches)
+    progress(ProbeProgress(probe=probe, done=0, total=max(1, max_hvp), message="gradient"))
+    with measuring(model, mode, device):
+        operator = HessianOperator(batch_loss(model, loss_fn, batches, seed), list(model.named_parameters()))
+        seconds_gradient = time.perf_counter() - started
+        gradient_norm = float(operator.gradient.double().norm())
+        if not math.isfinite(operator.loss) or not math.isfinite(gradient_norm):
+            raise ProbeError(
+                f"the loss at the measured point is {operator.loss} (gradient norm {gradient_norm}) "
+                f"on {count} samples in {mode} mode"
+            )
+        try:
+            spectrum = _spectrum(
+                operator, exact_limit, max_hvp, tolerance, seed, progress, should_stop, probe
+            )
+        finally:
+            operator.release()
+        progress(
+            ProbeProgress(
+                probe=probe,
+                done=1,
+                total=1,
+                message="spectrum done" if spectrum.converged else "spectrum: budget spent",
+                estimate={"lambda_max": spectrum.lambda_max, "lambda_min": spectrum.lambda_min},
+            )
+        )
+        rule = optimizer if isinstance(optimizer, StepRule) else StepRule.of(optimizer, learning_rate)
+        result = _assemble(
+            operator, spectrum, gradient_norm, gradient_threshold, negative_threshold, mode, count, rule
+        )
+        # only at a saddle: elsewhere the gradient alone already lowers the loss
+        if result.classification == "saddle_point":
+            result.escape = measure_escape(
+                model, loss_fn, batches, operator, spectrum.vector_min, result.lambda_min, escape_steps, seed
+            )
+    result.seconds_gradient = seconds_gradient
+    result.seconds = time.perf_counter() - started
+    result.rules, result.warnings = describe(result, total_samples=_length(data))
+    return result
+
+
+def validate_options(
+    mode: str,
+    gradient_threshold: float,
+    negative_threshold: float,
+    max_hvp: int,
+    exact_limit: int,
+    tol: float,
+) -> None:
+    """One-line ProbeErrors for impossible options, before anything expensive runs."""
+    if mode not in ("train", "eval"):
+        raise ProbeError(f"mode must be 'train' or 'eval' (got {mode!r})", field="mode")
+    for name, value in (
+        ("gradient_threshold", gradient_threshold),
+        ("negative_threshold", negative_threshold),
+        ("tolerance", tol),
+    ):
+        if not value > 0:
+            raise ProbeError(f"{name} must be positive (got {value})", field=name)
+    if max_hvp < 2:
+        raise ProbeError(f"max_hvp must be at least 2 (got {max_hvp})", field="max_hvp")
+    if exact_limit < 0:
+        raise ProbeError(f"exact_limit must be 0 or more (got {exact_limit})", field="exact_limit")
+
+
+def _length(data: Any) -> int | None:
+    try:
+        if isinstance(data, (tuple, list)) and len(data) == 2:
+            return len(data[0])
+        if isinstance(data, DataLoader):
+            return len(data.dataset)  # type: ignore[arg-type]
+        return len(data)
+    except TypeError:
+        return None
+
+
+@dataclass
+class _Spectrum:
+    lambda_max: float
+    lambda_min: float
+    vector_min: torch.Tensor
+    converged: bool
+    lanczos: LanczosResult | None
+    eigenvalues: torch.Tensor | None
+
+
+def _spectrum(
+    operator: HessianOperator,
+    exact_limit: int,
+    max_hvp: int,
+    tolerance: float,
+    seed: int,
+    progress: ProgressCallback,
+    should_stop: StopCheck,
+    probe: str,
+) -> _Spectrum:
+    if operator.dim <= exact_limit:
+        exact = exact_spectrum(operator, progress=progress, should_stop=should_stop, probe=probe)
+        return _Spectrum(exact.lambda_max, exact.lambda_min, exact.vector_min, True, None, exact.eigenvalues)
+    run = lanczos(
+        operator,
+        max_iter=max_hvp,
+        tol=tolerance,
+        seed=seed,
+        progress=progress,
+        should_stop=should_stop,
+        probe=probe,
+    )
+    assert run.vector_min is not None
+    return _Spectrum(run.lambda_max, run.lambda_min, run.vector_min, run.converged, run, None)
+
+
+def _assemble(
+    operator: HessianOperator,
+    spectrum: _Spectrum,
+    gradient_norm: float,
+    gradient_threshold: float,
+    negative_threshold: float,
+    mode: str,
+    samples: int,
+    rule: StepRule,
+) -> CurvatureMeasurement:
+    radius = max(abs(spectrum.lambda_max), abs(spectrum.lambda_min))
+    tau = negative_threshold * radius
+    if spectrum.eigenvalues is not None:
+        shares = exact_spectrum_shares(spectrum.eigenvalues, tau)
+    else:
+        assert spectrum.lanczos is not None
+        shares = estimated_spectrum_shares(spectrum.lanczos, tau)
+    clearly_negative = spectrum.lambda_min < -tau
+    # Ritz values interlace the spectrum, so a negative Ritz value is proof even before convergence;
+    # a non-negative one is not proof of the opposite
+    negative = True if clearly_negative else (False if spectrum.converged else None)
+    small = gradient_norm < gradient_threshold
+    return CurvatureMeasurement(
+        loss=operator.loss,
+        gradient_norm=gradient_norm,
+        lambda_max=spectrum.lambda_max,
+        lambda_min=spectrum.lambda_min,
+        shares=shares,
+        converged=spectrum.converged,
+        method="exact" if spectrum.eigenvalues is not None else "lanczos",
+        hvp_count=operator.hvp_count,
+        hessian_negative=negative,
+        classification=classify(small, negative),
+        hw2_2_classification=hw2_2_classification(small, shares),
+        gradient_threshold=gradient_threshold,
+        negative_threshold=negative_threshold,
+        mode=mode,
+        samples=samples,
+        parameters=operator.dim,
+        skipped_parameters=list(operator.skipped),
+        device=str(operator.device),
+        dtype=str(operator.dtype).removeprefix("torch."),
+        stability=stability_check(rule, spectrum.lambda_max, spectrum.converged),
+        escape=None,
+        lanczos=spectrum.lanczos,
+        eigenvalues=spectrum.eigenvalues,
+        seconds=0.0,
+        seconds_gradient=0.0,
+    )
+
+
+# -- escaping a saddle ------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def measure_escape(
+    model: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    batches: Sequence[Batch],
+    operator: HessianOperator,
+    direction: torch.Tensor,
+    eigenvalue: float,
+    distances: Sequence[float] = ESCAPE_STEPS,
+    seed: int = 0,
+) -> EscapeMeasurement:
+    """Evaluate the loss at theta + s*t*u for s = +-1 and each distance t (u: unit eigenvector).
+
+    The parameters are never modified: the shifted ones go through `torch.func.functional_call`.
+    """
+    u = direction.detach().to(device="cpu", dtype=torch.float64)
+    u = u / u.norm()
+    base_params = {n: p.detach() for n, p in zip(operator.names, operator.params, strict=True)}
+    pieces = u.split([p.numel() for p in operator.params])
+    base = float(batch_loss(model, loss_fn, batches, seed, base_params))
+    slope = float(operator.gradient.double().cpu() @ u)
+    steps: list[EscapeStep] = []
+    for sign in (1, -1):
+        for t in distances:
+            shifted = {
+                n: p + (sign * t * piece).view_as(p).to(device=p.device, dtype=p.dtype)
+                for (n, p), piece in zip(base_params.items(), pieces, strict=True)
+            }
+            value = float(batch_loss(model, loss_fn, batches, seed, shifted))
+            steps.append(
+                EscapeStep(t, sign, value, value - base, sign * t * slope + 0.5 * eigenvalue * t * t)
+            )
+    # a fall smaller than float round-off of the loss is not a fall
+    noise = 16 * torch.finfo(operator.dtype).eps * max(abs(base), 1e-30)
+    shares = {n: float(piece.pow(2).sum()) for n, piece in zip(operator.names, pieces, strict=True)}
+    top = dict(sorted(shares.items(), key=lambda kv: -kv[1])[:8])
+    return EscapeMeasurement(
+        eigenvalue=eigenvalue,
+        slope=slope,
+        base_loss=base,
+        steps=steps,
+        lowers_loss=min(s.change for s in steps) < -noise,
+        direction=u,
+        direction_by_parameter=top,
+    )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -42,6 +43,7 @@ from probes.hessian import (
 )
 from probes.setup import tensors
 from probes.stability import StepRule, stability_check
+from probes.training import checked_loss
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ESCAPE_STEPS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -122,27 +124,15 @@ def batch_loss(
     total_count = sum(len(x) for x, _ in batches)
     total: torch.Tensor | float = 0.0
     for x, y in batches:
-        try:
-            out = model(x) if parameters is None else functional_call(model, parameters, (x,))
-        except Exception as exc:
-            raise ProbeError(
-                f"model forward failed on inputs of shape {tuple(x.shape)}: {_one_line(exc)}"
-            ) from exc
-        try:
-            loss = loss_fn(out, y)
-        except Exception as exc:
-            raise ProbeError(
-                f"loss failed on outputs {tuple(out.shape)} and targets {tuple(y.shape)}: {_one_line(exc)}"
-            ) from exc
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            raise ProbeError("the loss must return a scalar tensor (use reduction='mean')")
+        forward = model if parameters is None else partial(_call, model, parameters)
+        loss = checked_loss(forward, loss_fn, x, y)
         total = total + loss * (len(x) / total_count)
     assert isinstance(total, torch.Tensor)
     return total
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _call(model: nn.Module, parameters: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    return functional_call(model, parameters, (x,))
 
 
 # -- the measurement --------------------------------------------------------------------------------

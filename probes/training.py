@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -48,21 +49,35 @@ def build_model(setup: Setup, depth: int, device: torch.device) -> nn.Module:
     return model.to(device)
 
 
-def compute_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The user's loss on one batch, with shape problems turned into one-line messages."""
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def checked_loss(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> torch.Tensor:
+    """`loss_fn(forward(x), y)`, with shape and type problems turned into one-line ProbeErrors."""
     try:
-        out = model(x)
+        out = forward(x)
     except Exception as exc:
-        raise ProbeError(f"model forward failed on inputs of shape {tuple(x.shape)}: {exc}") from exc
+        raise ProbeError(f"model forward failed on inputs of shape {tuple(x.shape)}: {one_line(exc)}") from exc
     try:
-        loss = setup.loss(out, y)
+        loss = loss_fn(out, y)
     except Exception as exc:
         raise ProbeError(
-            f"loss failed on outputs {tuple(out.shape)} and targets {tuple(y.shape)}: {exc}"
+            f"loss failed on outputs {tuple(out.shape)} and targets {tuple(y.shape)}: {one_line(exc)}"
         ) from exc
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         raise ProbeError("the loss must return a scalar tensor (use reduction='mean')")
     return loss
+
+
+def compute_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The user's loss on one batch."""
+    return checked_loss(model, setup.loss, x, y)
 
 
 def _learning_rate(opt: torch.optim.Optimizer) -> float | None:

@@ -55,3 +55,14 @@ def assert_one_line_error(run: Run, *needles: str) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one intra-op thread for the test, then restore the setting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

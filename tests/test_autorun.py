@@ -15,13 +15,8 @@ from probes.context import ProbeContext
 from probes.demos import demo_setup, mlp
 from probes.setup import Setup
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny models train faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blobs(n: int, gen: torch.Generator, shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,13 +23,8 @@ from probes.context import ProbeContext
 from probes.demos import mlp
 from probes.setup import Setup
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny models train faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def regression_setup(n: int = 512, steps: int = 40, **extra) -> Setup:

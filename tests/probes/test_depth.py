@@ -14,13 +14,8 @@ from probes.demos import demo_setup, mlp
 from probes.depth import Rung, decide, default_ladder, depth_probe, parse_depths, t95
 from probes.setup import Setup
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny models train faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rung(depth: int, *losses: float, diverged: tuple[int, ...] = ()) -> Rung:

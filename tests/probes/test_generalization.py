@@ -27,13 +27,8 @@ from probes.generalization import (
 from probes.setup import Setup
 from probes.training import evaluate_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny models train faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def data(n: int, gen: torch.Generator, shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,62 @@
+"""The app factory. Nothing is created at import: the store, the job runner and the caches live in the
+lifespan, so one process can host several apps (tests, the embedded client) without sharing state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assistant.api import errors
+from assistant.api.probe_jobs import JobService
+from assistant.api.routes import answers, catalog, health, jobs, sessions
+from assistant.api.security import Guard
+from assistant.api.service import SessionService
+from assistant.api.settings import Settings
+from assistant.store import Store
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await asyncio.to_thread(Store(settings.db_path, synchronous=settings.synchronous).open)
+        session_service = SessionService(
+            store,
+            setups=settings.setups,
+            histories=settings.histories,
+            cache_size=settings.session_cache,
+            max_inputs=settings.max_inputs,
+        )
+        job_service = JobService(
+            store,
+            session_service,
+            setups=settings.setups,
+            workers=settings.job_workers,
+            max_queued=settings.job_queue,
+            timeout_s=settings.job_timeout_s,
+            memory_mb=settings.job_memory_mb,
+            keepalive_s=settings.sse_keepalive_s,
+        )
+        job_service.start(asyncio.get_running_loop())
+        app.state.settings, app.state.sessions, app.state.jobs = settings, session_service, job_service
+        try:
+            yield
+        finally:
+            await job_service.stop()
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(
+        title="traindoc",
+        summary="Diagnose why a neural network trains badly: sessions, answers, probe jobs.",
+        version=health.VERSION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(Guard, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    errors.install(app)
+    for module in (health, catalog, sessions, answers, jobs):
+        app.include_router(module.router)
+    return app

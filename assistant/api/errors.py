@@ -1,0 +1,67 @@
+"""Every error leaves the API as `{"error": {"message": str, "field": str | None}}` with its status code."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from assistant.errors import TraindocError
+from probes.base import ProbeError
+
+log = logging.getLogger("traindoc.api")
+
+# the request part a validation error's location starts with; the client cares about the field
+_LOCATIONS = ("body", "path", "query", "header", "cookie")
+
+
+def error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]
+    app.add_exception_handler(ProbeError, _probe)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal)
+
+
+async def _traindoc(_: Request, exc: TraindocError) -> JSONResponse:
+    headers = {"Retry-After": "5"} if exc.status_code in (429, 503) else None
+    if exc.status_code >= 500:
+        log.warning("%s: %s", type(exc).__name__, exc.message)
+    return error_response(exc.status_code, exc.message, exc.field, headers)
+
+
+async def _probe(_: Request, exc: ProbeError) -> JSONResponse:
+    return error_response(422, exc.message, exc.field)
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    if loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    field = ".".join(loc) or None
+    if err.get("type") == "json_invalid":
+        return error_response(422, "request body is not valid JSON", None)
+    if err.get("type") == "missing" and not loc:
+        return error_response(422, "request body is missing", None)
+    return error_response(422, f"{field or 'request'}: {err.get('msg', 'invalid')}", field)
+
+
+async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(exc.status_code, message, None, getattr(exc, "headers", None))
+
+
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    # a bug of ours: logged with its traceback here, one line for the client
+    log.exception("internal error")
+    return error_response(500, f"internal error: {type(exc).__name__}", None)

@@ -1,0 +1,42 @@
+"""Answers: answer, change (re-answer; the path re-flows), withdraw, undo, and evidence from a history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from assistant.api.deps import ServiceSettings, Sessions
+from assistant.api.responses import ModelResponse, errors
+from assistant.service_models import AnswerChange, AnswerCreate, HistoryApply, SessionPublic
+
+router = APIRouter(prefix="/sessions/{session_id}", tags=["answers"])
+
+
+@router.post("/answers", response_model=SessionPublic, responses=errors(404, 409, 422))
+async def answer(session_id: str, body: AnswerCreate, sessions: Sessions) -> Response:
+    """Answer a question on the path; a different value for an answered question is refused (use PUT)."""
+    return ModelResponse(
+        await sessions.answer(session_id, body.question, body.value, body.note, change=False)
+    )
+
+
+@router.put("/answers/{question}", response_model=SessionPublic, responses=errors(404, 409, 422))
+async def change_answer(session_id: str, question: str, body: AnswerChange, sessions: Sessions) -> Response:
+    return ModelResponse(await sessions.answer(session_id, question, body.value, body.note, change=True))
+
+
+@router.delete("/answers/{question}", response_model=SessionPublic, responses=errors(404, 422))
+async def withdraw_answer(session_id: str, question: str, sessions: Sessions) -> Response:
+    return ModelResponse(await sessions.withdraw(session_id, question))
+
+
+@router.post("/undo", response_model=SessionPublic, responses=errors(404, 422))
+async def undo(session_id: str, sessions: Sessions) -> Response:
+    return ModelResponse(await sessions.undo(session_id))
+
+
+@router.post("/history", response_model=SessionPublic, responses=errors(404, 422, 503))
+async def apply_history(
+    session_id: str, body: HistoryApply, sessions: Sessions, settings: ServiceSettings
+) -> Response:
+    """Read a server-registered training history and record what it answers (source: history)."""
+    return ModelResponse(await sessions.apply_history(session_id, body.history, settings.job_timeout_s))

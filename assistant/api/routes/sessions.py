@@ -1,0 +1,45 @@
+"""Sessions: create, list, read, delete, and the report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
+
+from assistant.api.deps import Jobs, Sessions
+from assistant.api.responses import ModelResponse, errors, list_response
+from assistant.models import Report
+from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+_summaries: TypeAdapter[list[SessionSummary]] = TypeAdapter(list[SessionSummary])
+
+
+@router.post("", response_model=SessionPublic, status_code=201, responses=errors(404, 422))
+async def create_session(sessions: Sessions, body: SessionCreate | None = None) -> Response:
+    return ModelResponse(await sessions.create(body or SessionCreate()), status_code=201)
+
+
+@router.get("", response_model=list[SessionSummary])
+async def list_sessions(
+    sessions: Sessions, limit: Annotated[int, Query(ge=1, le=1000, description="newest first")] = 100
+) -> Response:
+    return list_response(sessions.summaries(limit), _summaries)
+
+
+@router.get("/{session_id}", response_model=SessionPublic, responses=errors(404))
+async def get_session(session_id: str, sessions: Sessions) -> Response:
+    return ModelResponse(sessions.get(session_id))
+
+
+@router.delete("/{session_id}", status_code=204, responses=errors(404))
+async def delete_session(session_id: str, sessions: Sessions, jobs: Jobs) -> Response:
+    await sessions.delete(session_id)
+    jobs.cancel_session(session_id)
+    return Response(status_code=204)
+
+
+@router.get("/{session_id}/report", response_model=Report, responses=errors(404))
+async def get_report(session_id: str, sessions: Sessions) -> Response:
+    return ModelResponse(sessions.report(session_id))

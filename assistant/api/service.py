@@ -1,0 +1,291 @@
+"""Session operations for the API: one asyncio lock per session, write-through cache, persist-then-answer.
+
+Every change is computed on a copy of the session (`Session(id, inputs)` replays), written to the store,
+and only after the commit does the cached record change and the request get its answer. So a reply
+the client received is always on disk, and a failed write leaves the session exactly as it was.
+
+All of this runs on the event loop thread: the rule engine is only ever called from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from assistant import store as ops
+from assistant.engine import Derivation, FlowchartEngine, default_engine
+from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
+from assistant.evidence import apply_outcome
+from assistant.models import AnswerSource, Report
+from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
+from assistant.session import Session
+from assistant.store import SessionRecord, Store
+from probes.base import ProbeError, ProbeOutcome
+
+MAX_ID_LENGTH = 64
+
+
+class MemoEngine:
+    """The process's engine behind a memo: the same answers always derive the same findings.
+
+    A dialogue replays mostly the same few answer sets (every request re-derives its session), and
+    there are only 4**questions of them, so the memo turns most evaluations into a dict lookup.
+    Derivations are shared between sessions and must not be mutated (nobody does).
+    """
+
+    def __init__(self, engine: FlowchartEngine | None = None, size: int = 8192) -> None:
+        self._engine = engine or default_engine()
+        self._memo: OrderedDict[tuple[tuple[str, str], ...], Derivation] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.knowledge = self._engine.knowledge
+
+    def evaluate(self, answers: Mapping[str, str]) -> Derivation:
+        key = tuple(sorted(answers.items()))
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit
+        derivation = self._engine.evaluate(answers)
+        with self._lock:
+            self._memo[key] = derivation
+            if len(self._memo) > self._size:
+                self._memo.popitem(last=False)
+        return derivation
+
+
+@dataclass
+class LiveSession:
+    record: SessionRecord
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    report: Report | None = None  # derived from record; dropped whenever record changes
+    deleted: bool = False
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)  # 144 random bits: unguessable, URL-safe
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        histories: Mapping[str, str],
+        setups: Mapping[str, str],
+        cache_size: int,
+        max_inputs: int,
+    ) -> None:
+        self.store = store
+        self.histories = histories
+        self.setups = setups
+        self.engine = MemoEngine()
+        self._cache: OrderedDict[str, LiveSession] = OrderedDict()
+        self._cache_size = cache_size
+        self._max_inputs = max_inputs
+
+    # -- lookup -------------------------------------------------------------------------------------
+
+    def live(self, session_id: str) -> LiveSession:
+        live = self._cache.get(session_id)
+        if live is not None:
+            self._cache.move_to_end(session_id)
+            return live
+        record = self.store.load_session(session_id) if len(session_id) <= MAX_ID_LENGTH else None
+        if record is None:
+            raise NotFoundError(f"no session {session_id!r}", field="session_id")
+        live = LiveSession(record)
+        self._remember(live)
+        return live
+
+    def _remember(self, live: LiveSession) -> None:
+        self._cache[live.record.id] = live
+        excess = len(self._cache) - self._cache_size
+        if excess <= 0:
+            return
+        oldest = list(itertools.islice(self._cache.items(), excess + 16))
+        for sid, old in oldest:
+            if excess > 0 and not old.lock.locked():  # a busy record stays: its writer holds it
+                del self._cache[sid]
+                excess -= 1
+
+    def session(self, live: LiveSession) -> Session:
+        s = Session(live.record.id, live.record.inputs, engine=cast(FlowchartEngine, self.engine))
+        s.notes = list(live.record.notes)
+        return s
+
+    def report_of(self, live: LiveSession) -> Report:
+        if live.report is None:
+            live.report = self.session(live).report()
+        return live.report
+
+    def public(self, live: LiveSession) -> SessionPublic:
+        rec = live.record
+        # every part is already a validated model: constructing skips validating them again
+        return SessionPublic.model_construct(
+            id=rec.id,
+            created_at=rec.created_at,
+            updated_at=rec.updated_at,
+            setup=rec.setup,
+            history=rec.history,
+            report=self.report_of(live),
+            inputs=list(rec.inputs),
+        )
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    async def create(self, body: SessionCreate) -> SessionPublic:
+        if body.setup is not None and body.setup not in self.setups:
+            raise NotFoundError(f"no setup named {body.setup!r} is registered on the server", field="setup")
+        if body.history is not None and body.history not in self.histories:
+            raise NotFoundError(
+                f"no history named {body.history!r} is registered on the server", field="history"
+            )
+        stamp = ops.now()
+        record = SessionRecord(new_id(), stamp, stamp, body.setup, body.history)
+        live = LiveSession(record)
+        report = self.report_of(live)
+        await self._submit(
+            [
+                ops.insert_session(record),
+                ops.touch_session(record.id, stamp, [f.id for f in report.findings], report.complete),
+            ]
+        )
+        self._remember(live)
+        return self.public(live)
+
+    def summaries(self, limit: int) -> list[SessionSummary]:
+        return self.store.list_sessions(limit)
+
+    def get(self, session_id: str) -> SessionPublic:
+        return self.public(self.live(session_id))
+
+    def report(self, session_id: str) -> Report:
+        return self.report_of(self.live(session_id))
+
+    async def delete(self, session_id: str) -> None:
+        live = self.live(session_id)
+        async with live.lock:
+            if live.deleted:
+                raise NotFoundError(f"no session {session_id!r}", field="session_id")
+            await self._submit([ops.delete_session(session_id)])
+            live.deleted = True
+            self._cache.pop(session_id, None)
+
+    # -- answers ------------------------------------------------------------------------------------
+
+    async def answer(
+        self, session_id: str, question: str, value: str, note: str | None, *, change: bool
+    ) -> SessionPublic:
+        async with self.locked(session_id) as live:
+            session = self.session(live)
+            if change and question not in session.current_answers():
+                raise InputError(f"{question} has no answer to change; send an answer", field=question)
+            session.answer(question, value, note=note, replace=change)
+            return await self._commit(live, session)
+
+    async def withdraw(self, session_id: str, question: str) -> SessionPublic:
+        async with self.locked(session_id) as live:
+            session = self.session(live)
+            session.withdraw(question)
+            return await self._commit(live, session)
+
+    async def undo(self, session_id: str) -> SessionPublic:
+        async with self.locked(session_id) as live:
+            session = self.session(live)
+            session.undo()
+            return await self._commit(live, session)
+
+    async def apply_history(self, session_id: str, name: str, timeout_s: float) -> SessionPublic:
+        if name not in self.histories:
+            raise NotFoundError(f"no history named {name!r} is registered on the server", field="history")
+        self.live(session_id)  # 404 before any reading
+        try:
+            from probes.history import history_outcome
+        except ImportError as exc:
+            raise ServiceUnavailable(f"reading histories is not available here: {exc}") from exc
+        # reading files (or an MLflow server) is slow I/O, not engine work: off the loop
+        try:
+            outcome = await asyncio.wait_for(
+                asyncio.to_thread(history_outcome, self.histories[name]), timeout_s
+            )
+        except TimeoutError:
+            raise ServiceUnavailable(f"reading history {name!r} took longer than {timeout_s:g} s") from None
+        except ProbeError as exc:
+            raise InputError(f"history {name!r}: {exc.message}", field="history") from None
+        return await self.apply_outcomes(session_id, [outcome], AnswerSource.history)
+
+    async def apply_outcomes(
+        self,
+        session_id: str,
+        outcomes: Sequence[ProbeOutcome],
+        source: AnswerSource,
+        *,
+        notes: Sequence[str] = (),
+        extra: Sequence[ops.Op] = (),
+    ) -> SessionPublic:
+        """Record measured answers (the user's own answers win) and persist them with `extra` writes."""
+        async with self.locked(session_id) as live:
+            session = self.session(live)
+            for outcome in outcomes:
+                apply_outcome(session, outcome, source)
+            session.notes.extend(n for n in notes if n not in session.notes)
+            return await self._commit(live, session, extra)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def locked(self, session_id: str) -> _SessionLock:
+        return _SessionLock(self, session_id)
+
+    async def _commit(
+        self, live: LiveSession, session: Session, extra: Sequence[ops.Op] = ()
+    ) -> SessionPublic:
+        rec = live.record
+        old, new = rec.inputs, session.inputs
+        if len(new) > self._max_inputs:
+            raise ConflictError(f"session {rec.id} is full ({self._max_inputs} inputs); start a new one")
+        writes: list[ops.Op] = []
+        if len(new) < len(old):  # undo: the only change that removes, and only from the end
+            writes += [ops.delete_input(rec.id, seq) for seq in range(len(new), len(old))]
+        elif len(new) > len(old):
+            writes.append(ops.append_inputs(rec.id, len(old), new[len(old) :]))
+        if len(session.notes) > len(rec.notes):
+            writes.append(ops.append_notes(rec.id, len(rec.notes), session.notes[len(rec.notes) :]))
+        report = session.report()
+        stamp = ops.now()
+        writes.append(ops.touch_session(rec.id, stamp, [f.id for f in report.findings], report.complete))
+        await self._submit([*writes, *extra])
+        rec.inputs, rec.notes, rec.updated_at = list(new), list(session.notes), stamp
+        live.report = report
+        return self.public(live)
+
+    async def _submit(self, writes: list[ops.Op]) -> None:
+        await self.store.submit_async(writes)
+
+
+class _SessionLock:
+    """`async with`: the session's lock, and a 404 if it was deleted while we waited."""
+
+    def __init__(self, service: SessionService, session_id: str) -> None:
+        self.service, self.session_id = service, session_id
+        self.live: LiveSession | None = None
+
+    async def __aenter__(self) -> LiveSession:
+        live = self.service.live(self.session_id)
+        await live.lock.acquire()
+        if live.deleted:
+            live.lock.release()
+            raise NotFoundError(f"no session {self.session_id!r}", field="session_id")
+        self.live = live
+        return live
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self.live is not None
+        self.live.lock.release()

@@ -1,0 +1,210 @@
+"""The service's settings: built from `traindoc serve` flags, a TOML config file, or by the embedded client.
+
+Setups and histories are registered HERE, on the server side, under names; clients only ever send the
+names. Paths are resolved (relative to the config file, or the working directory for flags) and checked
+when the settings are made, so a typo fails at start-up rather than at the first probe.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from assistant.errors import InputError
+from assistant.service_models import NAME_PATTERN, HistoryPublic, SetupPublic
+
+DEFAULT_PORT = 8321
+_NAME = re.compile(NAME_PATTERN)
+
+
+def traindoc_home() -> Path:
+    return Path(os.environ.get("TRAINDOC_HOME") or Path.home() / ".local" / "share" / "traindoc")
+
+
+def default_db_path() -> Path:
+    return traindoc_home() / "sessions.db"
+
+
+class Settings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    db_path: Path = Field(default_factory=default_db_path)
+    token: str | None = Field(None, repr=False)
+    setups: dict[str, str] = Field(default_factory=dict, description="NAME -> resolved setup spec")
+    histories: dict[str, str] = Field(default_factory=dict, description="NAME -> resolved history path")
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+    job_timeout_s: float = Field(3600.0, gt=0)
+    job_workers: int = Field(1, ge=1, le=64)
+    job_queue: int = Field(8, ge=0, le=10_000)
+    job_memory_mb: int | None = Field(None, gt=0, description="extra address space a probe may take")
+    synchronous: Literal["full", "normal"] = "full"
+    sse_keepalive_s: float = Field(10.0, gt=0)
+    session_cache: int = Field(10_000, ge=1)
+    max_inputs: int = Field(2_000, ge=1, description="inputs one session may hold")
+    access_log: bool = False
+
+    def check(self) -> Settings:
+        """Refuse settings that would be unsafe to serve with."""
+        if not is_loopback(self.host) and not self.token:
+            raise InputError(
+                f"binding {self.host} (not loopback) needs a token: pass --token or set TRAINDOC_TOKEN",
+                field="token",
+            )
+        if self.token is not None and len(self.token) < 16:
+            raise InputError("the token must be at least 16 characters", field="token")
+        for kind, names in (("setup", self.setups), ("history", self.histories)):
+            for name in names:
+                check_name(name, kind)
+        return self
+
+    def setup_list(self) -> list[SetupPublic]:
+        return [
+            SetupPublic(name=name, kind=spec_kind(spec), description=_describe(spec))
+            for name, spec in sorted(self.setups.items())
+        ]
+
+    def history_list(self) -> list[HistoryPublic]:
+        return [HistoryPublic(name=name, description=path) for name, path in sorted(self.histories.items())]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_name(name: str, kind: str) -> str:
+    if not _NAME.match(name):
+        raise InputError(
+            f"{kind} name {name!r} must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit",
+            field=kind,
+        )
+    return name
+
+
+def spec_kind(spec: str) -> Literal["file", "module", "demo"]:
+    if spec.startswith("demo:"):
+        return "demo"
+    target = spec.rpartition(":")[0]
+    return "file" if target.endswith(".py") or "/" in target or "\\" in target else "module"
+
+
+def _describe(spec: str) -> str:
+    if spec.startswith("demo:"):
+        return f"built-in demo {spec.removeprefix('demo:')}"
+    return spec
+
+
+def resolve_setup(spec: str, base: Path) -> str:
+    """A setup spec with its file made absolute (and checked); module and demo specs as they are."""
+    target, sep, func = spec.rpartition(":")
+    if spec.startswith("demo:"):
+        if not spec.removeprefix("demo:"):
+            raise InputError("a demo setup looks like demo:NAME", field="setup")
+        return spec
+    if not sep or not target or not func:
+        raise InputError(
+            f"setup must look like FILE.py:FUNC, module:FUNC or demo:NAME (got {spec!r})", field="setup"
+        )
+    if spec_kind(spec) == "module":
+        return spec
+    path = (base / target).resolve()
+    if not path.is_file():
+        raise InputError(f"setup file not found: {target}", field="setup")
+    return f"{path}:{func}"
+
+
+def resolve_history(spec: str, base: Path) -> str:
+    if "://" in spec:  # mlflow://HOST:PORT/RUN_ID and the like: checked when read
+        return spec
+    path = (base / spec).resolve()
+    if not path.exists():
+        raise InputError(f"history not found: {spec}", field="history")
+    return str(path)
+
+
+def parse_pairs(items: list[str] | None, kind: str) -> dict[str, str]:
+    """`NAME=SPEC` flags into a dict; a repeated NAME is an error, not a silent override."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise InputError(f"--{kind} needs NAME=SPEC (got {item!r})", field=kind)
+        check_name(name, kind)
+        if name in out:
+            raise InputError(f"{kind} {name!r} is registered twice", field=kind)
+        out[name] = spec
+    return out
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a traindoc.toml; returns Settings fields (paths resolved relative to the file)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"config file {path} is not valid TOML: {exc}") from None
+    base = p.resolve().parent
+    known = {
+        "host",
+        "port",
+        "db",
+        "token_env",
+        "setups",
+        "histories",
+        "jobs",
+        "max_body_bytes",
+        "synchronous",
+    }
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"config file {path}: unknown key(s) {', '.join(unknown)}", field=unknown[0])
+    out: dict[str, Any] = {k: data[k] for k in ("host", "port", "max_body_bytes", "synchronous") if k in data}
+    if "db" in data:
+        out["db_path"] = (base / str(data["db"])).resolve()
+    if "token_env" in data:  # a token belongs in the environment, not in a file that gets committed
+        out["token"] = os.environ.get(str(data["token_env"])) or None
+    for kind, resolve in (("setups", resolve_setup), ("histories", resolve_history)):
+        table = data.get(kind, {})
+        if not isinstance(table, dict):
+            raise InputError(f'config file {path}: [{kind}] must be a table of NAME = "SPEC"', field=kind)
+        out[kind] = {check_name(str(n), kind[:-1]): resolve(str(s), base) for n, s in table.items()}
+    jobs = data.get("jobs", {})
+    for key, name in (("timeout_s", "job_timeout_s"), ("workers", "job_workers"), ("queue", "job_queue")):
+        if key in jobs:
+            out[name] = jobs[key]
+    if "memory_mb" in jobs:
+        out["job_memory_mb"] = jobs["memory_mb"]
+    return out
+
+
+def build_settings(**fields: Any) -> Settings:
+    """Settings from keyword fields, with pydantic's complaints turned into one-line InputErrors."""
+    try:
+        return Settings(**{k: v for k, v in fields.items() if v is not None}).check()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"setting {where}: {err['msg']}", field=where) from None
+
+
+def resolve_registrations(
+    setups: dict[str, str] | None, histories: dict[str, str] | None, base: Path | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Check names and resolve specs given as flags or by the embedded client (relative to `base`)."""
+    root = base or Path.cwd()
+    return (
+        {check_name(n, "setup"): resolve_setup(s, root) for n, s in (setups or {}).items()},
+        {check_name(n, "history"): resolve_history(s, root) for n, s in (histories or {}).items()},
+    )

@@ -1,0 +1,269 @@
+"""The one client for the traindoc API (synchronous, on httpx): the TUI, `diagnose --server` and scripts.
+
+Every failure is an `assistant.errors` exception with a one-line message: the server's own message for
+4xx answers, and `ServiceUnavailable` naming the URL when the server cannot be reached. Connection
+failures are retried (`httpx.HTTPTransport(retries=n)` retries connecting only, so a request that
+reached the server is never sent twice).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter
+
+from assistant.errors import (
+    AuthError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    ServiceUnavailable,
+    TraindocError,
+)
+from assistant.models import Report
+from assistant.service_models import (
+    HistoryPublic,
+    ProbeJob,
+    ProbeJobEvent,
+    SessionPublic,
+    SessionSummary,
+    SetupPublic,
+)
+
+# a stream's read timeout is the longest gap between two chunks; the server sends a keep-alive every
+# 10 s, so 60 s of silence means the connection is dead
+STREAM_READ_TIMEOUT_S = 60.0
+
+_setups = TypeAdapter(list[SetupPublic])
+_histories = TypeAdapter(list[HistoryPublic])
+_summaries = TypeAdapter(list[SessionSummary])
+_jobs = TypeAdapter(list[ProbeJob])
+
+
+class TraindocClient:
+    def __init__(
+        self, base_url: str, *, token: str | None = None, timeout: float = 10.0, retries: int = 3
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=httpx.HTTPTransport(retries=retries),
+        )
+        self._server: Any = None  # the EmbeddedServer this client started, if any
+
+    @classmethod
+    def embedded(
+        cls,
+        *,
+        setups: dict[str, str] | None = None,
+        histories: dict[str, str] | None = None,
+        db_path: str | None = None,
+    ) -> TraindocClient:
+        """Start the service in this process on an ephemeral 127.0.0.1 port with a random token.
+
+        db_path defaults to $TRAINDOC_HOME/sessions.db ($TRAINDOC_HOME: ~/.local/share/traindoc).
+        """
+        from assistant.api.server import EmbeddedServer
+        from assistant.api.settings import build_settings, default_db_path, resolve_registrations
+
+        setup_specs, history_paths = resolve_registrations(setups, histories)
+        token = secrets.token_urlsafe(32)
+        settings = build_settings(
+            db_path=Path(db_path) if db_path else default_db_path(),
+            token=token,
+            setups=setup_specs,
+            histories=history_paths,
+        )
+        server = EmbeddedServer(settings)
+        url = server.start()
+        client = cls(url, token=token)
+        client._server = server
+        return client
+
+    def close(self) -> None:
+        self._http.close()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> TraindocClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- catalog ------------------------------------------------------------------------------------
+
+    def health(self) -> dict:
+        return self._request("GET", "/health").json()
+
+    def list_setups(self) -> list[SetupPublic]:
+        return _setups.validate_json(self._request("GET", "/setups").content)
+
+    def list_histories(self) -> list[HistoryPublic]:
+        return _histories.validate_json(self._request("GET", "/histories").content)
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def create_session(self, *, setup: str | None = None, history: str | None = None) -> SessionPublic:
+        body = {k: v for k, v in (("setup", setup), ("history", history)) if v is not None}
+        return self._session("POST", "/sessions", json=body)
+
+    def list_sessions(self, limit: int = 100) -> list[SessionSummary]:
+        return _summaries.validate_json(self._request("GET", "/sessions", params={"limit": limit}).content)
+
+    def get_session(self, session_id: str) -> SessionPublic:
+        return self._session("GET", f"/sessions/{_seg(session_id)}")
+
+    def delete_session(self, session_id: str) -> None:
+        self._request("DELETE", f"/sessions/{_seg(session_id)}")
+
+    def answer(self, session_id: str, question: str, value: str, note: str | None = None) -> SessionPublic:
+        body: dict[str, Any] = {"question": question, "value": value}
+        if note is not None:
+            body["note"] = note
+        return self._session("POST", f"/sessions/{_seg(session_id)}/answers", json=body)
+
+    def change(self, session_id: str, question: str, value: str, note: str | None = None) -> SessionPublic:
+        body: dict[str, Any] = {"value": value}
+        if note is not None:
+            body["note"] = note
+        return self._session("PUT", f"/sessions/{_seg(session_id)}/answers/{_seg(question)}", json=body)
+
+    def withdraw(self, session_id: str, question: str) -> SessionPublic:
+        return self._session("DELETE", f"/sessions/{_seg(session_id)}/answers/{_seg(question)}")
+
+    def undo(self, session_id: str) -> SessionPublic:
+        return self._session("POST", f"/sessions/{_seg(session_id)}/undo")
+
+    def report(self, session_id: str) -> Report:
+        return Report.model_validate_json(
+            self._request("GET", f"/sessions/{_seg(session_id)}/report").content
+        )
+
+    def apply_history(self, session_id: str, history: str) -> SessionPublic:
+        # reading a history can take a while (an MLflow server, a large file): no short timeout
+        return self._session(
+            "POST", f"/sessions/{_seg(session_id)}/history", json={"history": history}, timeout=None
+        )
+
+    # -- probe jobs ---------------------------------------------------------------------------------
+
+    def start_probe(
+        self, session_id: str, probe: str, *, setup: str | None = None, options: dict | None = None
+    ) -> ProbeJob:
+        body: dict[str, Any] = {"probe": probe, "options": options or {}}
+        if setup is not None:
+            body["setup"] = setup
+        return ProbeJob.model_validate_json(
+            self._request("POST", f"/sessions/{_seg(session_id)}/jobs", json=body).content
+        )
+
+    def follow_probe(self, job_id: str) -> Iterator[ProbeJobEvent]:
+        """Progress events as the probe runs, then one `done` event carrying the finished job."""
+        timeout = httpx.Timeout(self.timeout, read=max(self.timeout, STREAM_READ_TIMEOUT_S))
+        url = f"/jobs/{_seg(job_id)}/events"
+        try:
+            with self._http.stream("GET", url, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield from _parse_events(response.iter_lines())
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+
+    def cancel_probe(self, job_id: str) -> ProbeJob:
+        # the server answers once the probe has stopped (it kills one that ignores the request)
+        return ProbeJob.model_validate_json(
+            self._request("POST", f"/jobs/{_seg(job_id)}/cancel", timeout=max(self.timeout, 30.0)).content
+        )
+
+    def get_probe(self, job_id: str) -> ProbeJob:
+        return ProbeJob.model_validate_json(self._request("GET", f"/jobs/{_seg(job_id)}").content)
+
+    def list_probes(self, session_id: str) -> list[ProbeJob]:
+        return _jobs.validate_json(self._request("GET", f"/sessions/{_seg(session_id)}/jobs").content)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _session(self, method: str, path: str, **kwargs: Any) -> SessionPublic:
+        return SessionPublic.model_validate_json(self._request(method, path, **kwargs).content)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def _unavailable(self, exc: httpx.TransportError) -> ServiceUnavailable:
+        if isinstance(exc, httpx.TimeoutException):
+            why = "timed out"
+        elif isinstance(exc, httpx.ConnectError):
+            why = "connection refused; is `traindoc serve` running?"
+        else:
+            why = f"connection failed ({type(exc).__name__})"
+        return ServiceUnavailable(f"cannot reach the traindoc service at {self.base_url}: {why}")
+
+
+def _seg(value: str) -> str:
+    """A path segment, escaped: an id must never change which route a request takes."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _error(response: httpx.Response) -> TraindocError:
+    message, field = _message(response)
+    status = response.status_code
+    if status in (401, 403):
+        return AuthError(message, field=field)
+    if status == 404:
+        return NotFoundError(message, field=field)
+    if status == 409:
+        return ConflictError(message, field=field)
+    if status in (400, 413, 422):
+        return InputError(message, field=field)
+    if status in (429, 502, 503, 504):
+        return ServiceUnavailable(message, field=field)
+    return TraindocError(f"the traindoc service failed ({status}): {message}", field=field)
+
+
+def _message(response: httpx.Response) -> tuple[str, str | None]:
+    try:
+        error = response.json()["error"]
+        return " ".join(str(error["message"]).split()), error.get("field")
+    except (ValueError, KeyError, TypeError):
+        text = " ".join(response.text.split())[:200]
+        return (text or response.reason_phrase or f"HTTP {response.status_code}"), None
+
+
+def _parse_events(lines: Iterator[str]) -> Iterator[ProbeJobEvent]:
+    """Server-sent events: `data:` lines up to a blank line make one event; `:` lines are keep-alives."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip())
+        elif line == "" and data:
+            event = ProbeJobEvent.model_validate(json.loads("\n".join(data)))
+            data = []
+            yield event
+            if event.kind == "done":
+                return
+    raise ServiceUnavailable("the event stream ended before the probe job finished (server stopped?)")
+
+
+def default_token() -> str | None:
+    return os.environ.get("TRAINDOC_TOKEN") or None

@@ -1,0 +1,133 @@
+"""The service's bodies, named by role: what clients send (`...Create`) and what they read (`...Public`).
+
+The session's inputs and report are the core's models (assistant/models.py) and the probe's progress
+and outcome are the probes' (probes/base.py): one schema for the CLI's JSON, the API and the TUI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.models import Report, SessionInput
+from probes.base import ProbeOutcome, ProbeProgress
+
+# Names of server-registered setups and histories: short, printable, no path separators.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled", "interrupted"})
+
+
+class _Request(BaseModel):
+    # unknown fields are refused: a typo ("questoin") must not be silently ignored
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- catalog ------------------------------------------------------------------------------------------
+
+
+class SetupPublic(BaseModel):
+    name: str
+    kind: Literal["file", "module", "demo"]
+    description: str = ""
+
+
+class HistoryPublic(BaseModel):
+    name: str
+    description: str = ""
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    schema_version: int = Field(description="the store's database schema version")
+    jobs_running: int = 0
+    jobs_queued: int = 0
+
+
+# -- sessions -----------------------------------------------------------------------------------------
+
+
+class SessionCreate(_Request):
+    setup: str | None = Field(None, max_length=64, description="a setup NAME registered on the server")
+    history: str | None = Field(None, max_length=64, description="a history NAME registered on the server")
+
+
+class SessionSummary(BaseModel):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    setup: str | None = None
+    history: str | None = None
+    findings: list[str] = Field(default_factory=list, description="finding ids reached so far")
+    complete: bool = False
+
+
+class SessionPublic(BaseModel):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    setup: str | None = None
+    history: str | None = None
+    report: Report
+    inputs: list[SessionInput] = Field(description="the session's inputs, oldest first: its only state")
+
+
+class AnswerCreate(_Request):
+    question: str = Field(max_length=64)
+    value: str = Field(max_length=16, description="yes, no or unsure")
+    note: str | None = Field(None, max_length=2000)
+
+
+class AnswerChange(_Request):
+    value: str = Field(max_length=16, description="yes, no or unsure")
+    note: str | None = Field(None, max_length=2000)
+
+
+class HistoryApply(_Request):
+    history: str = Field(max_length=64, description="a history NAME registered on the server")
+
+
+# -- probe jobs ---------------------------------------------------------------------------------------
+
+
+class ProbeJobCreate(_Request):
+    probe: str = Field(max_length=32, description="baselines, depth, curvature, generalization or auto")
+    setup: str | None = Field(None, max_length=64, description="a setup NAME; default: the session's")
+    options: dict[str, Any] = Field(default_factory=dict, description="the probe's keyword options")
+
+
+class ProbeJob(BaseModel):
+    id: str
+    session_id: str
+    probe: str
+    setup: str | None = None
+    status: JobStatus
+    progress: ProbeProgress | None = None
+    outcome: ProbeOutcome | None = None
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ProbeJobEvent(BaseModel):
+    kind: Literal["progress", "status", "done"]
+    job_id: str
+    progress: ProbeProgress | None = None
+    job: ProbeJob | None = None
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

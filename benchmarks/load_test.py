@@ -1,0 +1,328 @@
+"""Load test: simulated users each doing full dialogues against a real `traindoc serve` on 127.0.0.1.
+
+    python benchmarks/load_test.py                          # 200 users, closed loop (as fast as possible)
+    python benchmarks/load_test.py --rate 1000              # 200 users pacing 1,000 answers/s in total
+    python benchmarks/load_test.py --sync normal --json out.json
+
+Each user opens one keep-alive connection, creates a session, answers along one of the flowchart's
+seven leaf paths (2-4 answers), reads the report, and starts again until its dialogues or the time
+run out. Afterwards every session is read back and each acknowledged answer checked ("lost").
+
+The client is a minimal HTTP/1.1 speaker on asyncio streams, not httpx: on a 2-core machine the
+load generator shares the CPU with the server, and httpx's per-request overhead would measure httpx.
+Bounded: --users (default 200), --dialogues per user (default 20) and --duration (default 60 s);
+only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIALOGUES = [
+    [("train_loss_large", "yes"), ("deeper_model_worse", "no")],
+    [("train_loss_large", "yes"), ("deeper_model_worse", "yes"), ("gradient_norm_small", "no")],
+    [
+        ("train_loss_large", "yes"),
+        ("deeper_model_worse", "yes"),
+        ("gradient_norm_small", "yes"),
+        ("hessian_negative_eigenvalue", "yes"),
+    ],
+    [
+        ("train_loss_large", "yes"),
+        ("deeper_model_worse", "yes"),
+        ("gradient_norm_small", "yes"),
+        ("hessian_negative_eigenvalue", "no"),
+    ],
+    [("train_loss_large", "no"), ("test_loss_large", "no")],
+    [("train_loss_large", "no"), ("test_loss_large", "yes"), ("val_loss_large", "yes")],
+    [("train_loss_large", "no"), ("test_loss_large", "yes"), ("val_loss_large", "no")],
+]
+TOKEN = "load-test-token-0123456789abcdef"
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; JSON in, (status, JSON) out."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def request(self, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
+        assert self.reader is not None and self.writer is not None
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        await self.writer.drain()
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        length = 0
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            if line == b"\r\n":
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        data = await self.reader.readexactly(length) if length else b""
+        return status, (json.loads(data) if data else {})
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class Results:
+    answer_latency: list[float] = field(default_factory=list)
+    answer_done_at: list[float] = field(default_factory=list)
+    other_latency: list[float] = field(default_factory=list)
+    acknowledged: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dialogues: int = 0
+
+
+async def user(
+    port: int, rng: random.Random, results: Results, dialogues: int, stop_at: float, interval: float | None
+) -> None:
+    conn = Connection(port)
+    try:
+        await conn.open()
+    except OSError as exc:
+        results.errors.append(f"connect: {exc}")
+        return
+    next_send = time.perf_counter() + (rng.random() * interval if interval else 0.0)
+
+    async def paced() -> None:
+        nonlocal next_send
+        if interval:  # open-loop pacing: requests at scheduled times, not "as soon as the last returned"
+            delay = next_send - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_send += interval
+
+    try:
+        for _ in range(dialogues):
+            if time.perf_counter() >= stop_at:
+                break
+            started = time.perf_counter()
+            status, body = await conn.request("POST", "/sessions", {})
+            results.other_latency.append(time.perf_counter() - started)
+            if status != 201:
+                results.errors.append(f"create {status}: {body}")
+                continue
+            sid = body["id"]
+            for question, value in rng.choice(DIALOGUES):
+                await paced()
+                started = time.perf_counter()
+                status, body = await conn.request(
+                    "POST", f"/sessions/{sid}/answers", {"question": question, "value": value}
+                )
+                done = time.perf_counter()
+                results.answer_latency.append(done - started)
+                results.answer_done_at.append(done)
+                if status != 200:
+                    results.errors.append(f"answer {status}: {body}")
+                    break
+                results.acknowledged.append((sid, question, value))
+            started = time.perf_counter()
+            status, body = await conn.request("GET", f"/sessions/{sid}/report")
+            results.other_latency.append(time.perf_counter() - started)
+            if status != 200 or not body.get("complete"):
+                results.errors.append(f"report {status}: complete={body.get('complete')}")
+            results.dialogues += 1
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        results.errors.append(f"transport: {type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
+
+
+async def verify(port: int, acknowledged: list[tuple[str, str, str]]) -> int:
+    """Read every session back; count acknowledged answers missing or different."""
+    by_session: dict[str, list[tuple[str, str]]] = {}
+    for sid, q, v in acknowledged:
+        by_session.setdefault(sid, []).append((q, v))
+    lost = 0
+    conns = [Connection(port) for _ in range(8)]
+    for c in conns:
+        await c.open()
+    sids = list(by_session)
+
+    async def check(c: Connection, part: list[str]) -> int:
+        missing = 0
+        for sid in part:
+            status, body = await c.request("GET", f"/sessions/{sid}")
+            answers = body.get("report", {}).get("answers", {}) if status == 200 else {}
+            missing += sum(1 for q, v in by_session[sid] if answers.get(q, {}).get("value") != v)
+        return missing
+
+    lost = sum(await asyncio.gather(*(check(c, sids[i :: len(conns)]) for i, c in enumerate(conns))))
+    for c in conns:
+        c.close()
+    return lost
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def start_server(db: Path, sync: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {**os.environ, "TRAINDOC_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "assistant", "serve", "--port", "0", "--db", str(db), "--sync", sync]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+        if found:
+            return proc, int(found.group(1))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise SystemExit(f"server did not start:\n{log.read_text()}")
+
+
+async def wait_healthy(port: int) -> None:
+    for _ in range(600):
+        try:
+            conn = Connection(port)
+            await conn.open()
+            status, _ = await conn.request("GET", "/health")
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+    raise SystemExit("server never became healthy")
+
+
+def steady_rate(done_at: list[float]) -> float:
+    """Answers per second in the middle 80% of the run: the ramp-up and the tail (users finishing
+    their last dialogues at different times) would otherwise pull the average down."""
+    if len(done_at) < 10:
+        return float("nan")
+    first, last = min(done_at), max(done_at)
+    lo, hi = first + 0.1 * (last - first), last - 0.1 * (last - first)
+    return sum(1 for t in done_at if lo <= t <= hi) / (hi - lo)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def run(args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="traindoc-load-"))
+    proc, port = start_server(workdir / "load.db", args.sync, workdir / "server.log")
+    try:
+        await wait_healthy(port)
+        idle = rss_kib(proc.pid)
+        results = Results()
+        rng = random.Random(args.seed)
+        interval = args.users / args.rate if args.rate else None  # seconds between one user's answers
+        server_cpu = cpu_seconds(proc.pid)
+        own_cpu = time.process_time()
+        started = time.perf_counter()
+        stop_at = started + args.duration
+        await asyncio.gather(
+            *(
+                user(port, random.Random(rng.random()), results, args.dialogues, stop_at, interval)
+                for _ in range(args.users)
+            )
+        )
+        elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds(proc.pid) - server_cpu
+        own_cpu = time.process_time() - own_cpu
+        loaded = rss_kib(proc.pid)
+        lost = await verify(port, results.acknowledged)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    answers = len(results.answer_latency)
+    return {
+        "users": args.users,
+        "mode": f"paced at {args.rate:g} answers/s" if args.rate else "closed loop (no think time)",
+        "sync": args.sync,
+        "seconds": round(elapsed, 2),
+        "dialogues": results.dialogues,
+        "answers": answers,
+        "answers_per_s": round(answers / elapsed, 1),
+        "answers_per_s_steady": round(steady_rate(results.answer_done_at), 1),
+        "requests_per_s": round((answers + len(results.other_latency)) / elapsed, 1),
+        "answer_p50_ms": round(pct(results.answer_latency, 0.50), 2),
+        "answer_p99_ms": round(pct(results.answer_latency, 0.99), 2),
+        "answer_mean_ms": round(statistics.fmean(results.answer_latency) * 1000, 2) if answers else None,
+        "other_p99_ms": round(pct(results.other_latency, 0.99), 2),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_request": round(
+            server_cpu * 1000 / max(1, answers + len(results.other_latency)), 3
+        ),
+        "generator_cpu_s": round(own_cpu, 2),
+        "load_average_1min": os.getloadavg()[0],
+        "errors": len(results.errors),
+        "error_samples": results.errors[:5],
+        "acknowledged": len(results.acknowledged),
+        "lost": lost,
+        "server_rss_idle_mib": round(idle["VmRSS"] / 1024, 1),
+        "server_rss_loaded_mib": round(loaded["VmRSS"] / 1024, 1),
+        "server_rss_peak_mib": round(loaded["VmHWM"] / 1024, 1),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--users", type=int, default=200)
+    p.add_argument("--dialogues", type=int, default=20, help="dialogues per user (at most)")
+    p.add_argument("--duration", type=float, default=60.0, help="stop starting dialogues after this many s")
+    p.add_argument("--rate", type=float, default=0.0, help="total answers/s to pace at (0: closed loop)")
+    p.add_argument("--sync", choices=("full", "normal"), default="full")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="FILE", help="also write the figures here")
+    args = p.parse_args()
+    if not (1 <= args.users <= 1000 and 1 <= args.dialogues <= 1000 and 0 < args.duration <= 600):
+        raise SystemExit("bounded: 1-1000 users, 1-1000 dialogues each, at most 600 s")
+    figures = asyncio.run(run(args))
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The SQLite store on real files: schema versions and migrations, group commit, crash recovery."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import wait
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant import store as ops
+from assistant.models import Answer, AnswerInput, WithdrawInput
+from assistant.service_models import ProbeJob
+from assistant.store import MIGRATIONS, SessionRecord, Store, StoreError
+
+
+def record(sid: str = "s1") -> SessionRecord:
+    now = datetime.now(UTC)
+    return SessionRecord(sid, now, now, "quick", None)
+
+
+def test_a_new_database_is_created_at_the_latest_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "deep" / "sessions.db").open()
+    try:
+        assert store.version == max(MIGRATIONS) == 1
+        conn = sqlite3.connect(store.path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        store.close()
+
+
+def test_inputs_notes_and_jobs_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db").open()
+    rec = record()
+    inputs = [
+        AnswerInput(answer=Answer(question="train_loss_large", value="yes", note="2.3")),
+        WithdrawInput(question="train_loss_large"),
+    ]
+    job = ProbeJob(
+        id="j1", session_id="s1", probe="depth", setup="quick", status="queued", created_at=rec.created_at
+    )
+    store.write(
+        [
+            ops.insert_session(rec),
+            ops.append_inputs("s1", 0, inputs),
+            ops.append_notes("s1", 0, ["a note"]),
+            ops.save_job(job, {"seeds": 2}),
+        ]
+    )
+    store.close()
+    store = Store(tmp_path / "s.db").open()  # a restart
+    loaded = store.load_session("s1")
+    assert loaded is not None and loaded.inputs == inputs and loaded.notes == ["a note"]
+    assert loaded.setup == "quick" and loaded.created_at == rec.created_at
+    assert store.get_job("j1").status == "interrupted"  # it was queued when the "server" stopped
+    assert store.interrupted_on_open == ["j1"]
+    assert store.job_options("j1") == {"seeds": 2}
+    store.write([ops.delete_input("s1", 1)])
+    assert store.count_inputs("s1") == 1
+    store.write([ops.delete_session("s1")])
+    assert store.load_session("s1") is None and store.get_job("j1") is None  # cascaded
+    store.close()
+
+
+def test_a_failing_unit_is_rolled_back_alone_in_its_batch(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db").open()
+    store.write([ops.insert_session(record("a"))])
+    futures = []
+    for i in range(200):
+        if i == 100:  # a duplicate session id: this unit fails, its neighbours in the batch commit
+            futures.append(store.submit([ops.append_inputs("a", 0, []), ops.insert_session(record("a"))]))
+        else:
+            futures.append(store.submit([ops.insert_session(record(f"s{i}"))]))
+    wait(futures)
+    assert isinstance(futures[100].exception(), sqlite3.IntegrityError)
+    assert all(f.exception() is None for i, f in enumerate(futures) if i != 100)
+    assert len(store.list_sessions(1000)) == 200  # "a" plus 199
+    with pytest.raises(StoreError, match="no longer exists"):
+        store.write([ops.touch_session("gone", datetime.now(UTC), [], False)])
+    store.close()
+
+
+def test_a_database_from_a_newer_traindoc_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99, newer than this traindoc understands"):
+        Store(path).open()
+
+
+def test_a_migration_upgrades_an_old_database_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(path).open()
+    store.write([ops.insert_session(record("old"))])
+    store.close()
+
+    def v2(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
+
+    store = Store(path, migrations={**MIGRATIONS, 2: v2}).open()
+    assert store.version == 2 and store.load_session("old") is not None
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT title FROM sessions").fetchall() == [("",)]
+    conn.close()
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Store(path).open().close()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE sessions ADD COLUMN x TEXT")
+        raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        Store(path, migrations={**MIGRATIONS, 2: broken}).open()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(sessions)")]
+    assert "x" not in columns
+    conn.close()
+
+
+def test_an_unreadable_database_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the session database"):
+        Store(path).open()

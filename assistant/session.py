@@ -123,7 +123,7 @@ class Session:
             Reason(rule=d.rule, says=_says(d.rule), answers=d.answers, findings=list(d.findings))
             for d in chain
         ]
-        used = {q for d in chain for q in d.answers}
+        used = dict.fromkeys(q for d in chain for q in d.answers)  # ordered: evidence follows the chain
         evidence: list[Evidence] = []
         for q in used:
             ev = st.answers[q].evidence if q in st.answers else None

@@ -1,1 +1,6 @@
-"""traindoc terminal UI (Textual): presentation only, talks to the assistant through its client."""
+"""traindoc's terminal UI (Textual). Presentation only: it talks to the assistant through
+`assistant.client.TraindocClient` and never imports torch, the rule engine or session internals."""
+
+from tui.app import TraindocApp
+
+__all__ = ["TraindocApp"]

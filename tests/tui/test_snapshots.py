@@ -1,0 +1,149 @@
+"""Snapshots of the main screens (pytest-textual-snapshot), from the real app on a real embedded
+service. Regenerate with `pytest tests/tui/test_snapshots.py --snapshot-update` and look at them.
+
+Only what changes from run to run is pinned: the session id in the header and the toasts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from probes.base import ProbeProgress
+from tests.tui.conftest import idle, ready, wait_for
+from tui import TraindocApp
+from tui.app import LIGHT
+from tui.screens.change_answer import ChangeAnswerScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.probe_panel import ProbePanel
+
+pytest.importorskip("pytest_textual_snapshot")
+
+SIZE = (100, 34)
+
+
+async def pin(pilot: Pilot) -> None:
+    """Make the screen the same on every run: a fixed subtitle, no toasts."""
+    app: TraindocApp = pilot.app  # type: ignore[assignment]
+    await pilot.pause()
+    app.chat.sub_title = "session (test)"
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def model_bias(pilot: Pilot) -> None:
+    await ready(pilot)
+    await pilot.press("y")
+    await idle(pilot)
+    await pilot.press("n")
+    await idle(pilot)
+
+
+def test_start(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_finding_card_and_summary(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await model_bias(pilot)
+        pilot.app.screen.query_one("#transcript").scroll_end(animate=False)
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_finding_card_light_theme(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await model_bias(pilot)
+        pilot.app.theme = LIGHT
+        transcript = pilot.app.screen.query_one("#transcript")
+        await pilot.pause()
+        transcript.scroll_to_widget(
+            pilot.app.screen.query_one("#finding-model_bias"), animate=False, top=True
+        )
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_change_answer_dialog(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await model_bias(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChangeAnswerScreen))
+        await pilot.press("enter")
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_confirm_free_text(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("i", *"my train loss is 2.25 after 10 epochs, val 2.9, 10 classes", "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_narrow_terminal(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await model_bias(pilot)
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(60, 30), run_before=run_before)
+
+
+def test_probe_panel_live_plot(snap_compare, make_app: Callable[..., TraindocApp]) -> None:
+    """The panel fed the progress a depth probe reports: training curves per depth, the bar."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        panel = pilot.app.screen.query_one(ProbePanel)
+        panel.start("depth")
+        panel.display = True
+        for depth in (1, 2, 4):
+            for step in range(1, 41):
+                loss = 2.3 * math.exp(-step / (6 * depth)) + 0.05 * depth
+                panel.advance(
+                    ProbeProgress(
+                        probe="training",
+                        done=step,
+                        total=40,
+                        series=f"depth {depth}",
+                        message=f"depth {depth} step {step}/40",
+                        estimate={"loss": loss},
+                    )
+                )
+            panel.advance(
+                ProbeProgress(
+                    probe="depth",
+                    done=depth,
+                    total=4,
+                    series=f"depth {depth}",
+                    message=f"depth {depth} seed 0: final training loss {loss:.4g}",
+                    estimate={"loss": loss},
+                )
+            )
+        await pin(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 40), run_before=run_before)

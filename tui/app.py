@@ -1,0 +1,131 @@
+"""The application: one chat screen, help, themes, command palette commands, clean quit."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.conversation import Conversation
+from tui.screens.chat import ChatScreen
+from tui.screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from assistant.client import TraindocClient
+
+LIGHT, DARK = "textual-light", "textual-dark"
+
+
+def settings_path() -> Path:
+    """Where the TUI keeps its own preferences (the theme); next to the session database."""
+    home = os.environ.get("TRAINDOC_HOME") or str(Path.home() / ".local" / "share" / "traindoc")
+    return Path(home) / "tui.json"
+
+
+class TraindocApp(App[None]):
+    TITLE = "traindoc"
+    CSS_PATH = "app.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", id="toggle-theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        client: TraindocClient,
+        *,
+        setup: str | None = None,
+        history: str | None = None,
+        resume: bool = False,
+        label: str = "",
+        export_dir: Path | None = None,
+        remember_theme: bool = True,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.conversation = Conversation(client, setup=setup, history=history)
+        self.resume = resume
+        self.label = label
+        self.export_dir = export_dir
+        self.remember_theme = remember_theme
+
+    def on_mount(self) -> None:
+        if self.remember_theme:
+            self.theme = self._saved_theme() or DARK
+            self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
+        self.push_screen(ChatScreen(self.conversation, resume=self.resume, label=self.label))
+
+    @property
+    def chat(self) -> ChatScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("the chat screen is not open")
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.current_theme.dark else DARK
+
+    async def action_quit(self) -> None:
+        # A probe's progress stream holds a worker thread; cancelling the job ends the stream so the
+        # app can exit at once. Answers and finished probe results are already saved by the service.
+        with contextlib.suppress(LookupError):
+            self.chat.cancel_running_probe_now()
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        try:
+            chat = self.chat
+        except LookupError:
+            return
+        yield SystemCommand(
+            "Export report", "Write the report as Markdown (with SVG plots) and JSON", chat.action_export
+        )
+        yield SystemCommand(
+            "New session", "Start a new diagnosis (the current one stays saved)", chat.action_new_session
+        )
+        yield SystemCommand(
+            "Toggle light/dark theme", "Switch between the light and the dark theme", self.action_toggle_theme
+        )
+        yield SystemCommand(
+            "Change an answer", "Pick an earlier answer and change or withdraw it", chat.action_change
+        )
+        yield SystemCommand("Undo", "Undo the last input", chat.action_undo)
+        yield SystemCommand("Help", "Every key and what you can type", self.action_help)
+        if self.conversation.sources.setup:
+            yield SystemCommand(
+                "Diagnose automatically", "Run every probe the flowchart path needs", chat.action_auto
+            )
+
+    # -- the theme, remembered between runs ------------------------------------------------------
+
+    def _saved_theme(self) -> str | None:
+        try:
+            name = json.loads(settings_path().read_text(encoding="utf-8")).get("theme")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return name if isinstance(name, str) and name in self.available_themes else None
+
+    def _save_theme(self, name: str) -> None:
+        path = settings_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"theme": name}) + "\n", encoding="utf-8")
+        except OSError:
+            pass  # a read-only home only loses the preference

@@ -1,0 +1,86 @@
+"""Export a report: Markdown (the lead's `report_markdown`, plus the measured curves as SVG images
+next to it) and JSON (the Report model, the same schema as `traindoc diagnose --json`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import InputError
+from assistant.models import Evidence, Report
+from assistant.render import report_markdown
+from tui.evidence import Curve, curves
+from tui.plotting import svg_image
+
+
+@dataclass
+class Exported:
+    markdown: Path
+    json: Path
+    images: list[Path] = field(default_factory=list)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "plot"
+
+
+def _unique_evidence(report: Report) -> list[tuple[str, Evidence]]:
+    seen: list[Evidence] = []
+    out: list[tuple[str, Evidence]] = []
+    for finding in report.findings:
+        for evidence in finding.evidence:
+            if evidence not in seen:
+                seen.append(evidence)
+                out.append((finding.title, evidence))
+    for answer in report.answers.values():
+        if answer.evidence is not None and answer.evidence not in seen:
+            seen.append(answer.evidence)
+            out.append((answer.question, answer.evidence))
+    return out
+
+
+def export_report(
+    report: Report,
+    directory: Path,
+    stem: str | None = None,
+    seen: Mapping[str, Mapping[str, Curve]] | None = None,
+) -> Exported:
+    """Write `<stem>.md`, `<stem>.json` and `<stem>-plots/*.svg` into `directory` (created if needed).
+
+    `seen`: curves watched live during this run, by probe (drawn where the evidence has none).
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    stem = stem or f"traindoc-report-{(report.session_id or 'session')[:8]}"
+    md_path, json_path, plot_dir = (
+        directory / f"{stem}.md",
+        directory / f"{stem}.json",
+        directory / f"{stem}-plots",
+    )
+    images: list[Path] = []
+    sections: list[str] = []
+    for index, (where, evidence) in enumerate(_unique_evidence(report), 1):
+        found = curves(evidence.data) or dict((seen or {}).get(evidence.probe or "", {}))
+        if not found:
+            continue
+        plot_dir.mkdir(exist_ok=True)
+        name = f"{index:02d}-{_slug(evidence.probe or evidence.source.value)}.svg"
+        title = f"{evidence.probe or evidence.source.value}: {where}"
+        x_label, y_label = ("iteration", "estimate") if evidence.probe == "curvature" else ("step", "loss")
+        svg = svg_image(found, title=title[:90], x_label=x_label, y_label=y_label)
+        (plot_dir / name).write_text(svg, encoding="utf-8")
+        images.append(plot_dir / name)
+        sections.append(f"### {title}\n\n![{title}]({plot_dir.name}/{name})\n")
+    markdown = report_markdown(report)
+    if sections:
+        markdown = markdown.rstrip() + "\n\n## Plots\n\n" + "\n".join(sections)
+    try:
+        md_path.write_text(markdown, encoding="utf-8")
+        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report into {directory}: {exc.strerror or exc}") from None
+    return Exported(md_path, json_path, images)

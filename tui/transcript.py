@@ -1,0 +1,191 @@
+"""The conversation as a function of the report: the chat is re-drawn from the server's report after
+every change, so changing an earlier answer re-flows everything after it and stale findings vanish.
+
+Pure: no Textual, no client. The chat screen turns entries into widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from assistant.models import Answer, Finding, QuestionPublic, Report
+from rules import KNOWLEDGE
+from tui.evidence import evidence_markdown
+from tui.freetext import display_value
+
+EntryKind = Literal["assistant", "user", "finding", "summary", "note"]
+
+# Questions a training history can answer (issue 5: the curve analysis maps into these).
+HISTORY_ANSWERS: frozenset[str] = frozenset(
+    {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
+)
+SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "generalization"})
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the assistant can measure with: a setup name, a history name, or neither."""
+
+    setup: str | None = None
+    history: str | None = None
+
+    def can_measure(self, question: QuestionPublic | None) -> Literal["probe", "history", None]:
+        if question is None:
+            return None
+        if self.setup and question.probe in SETUP_PROBES:
+            return "probe"
+        if self.history and question.id in HISTORY_ANSWERS:
+            return "history"
+        return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    kind: EntryKind
+    markdown: str
+    question: str | None = None  # user entries: the question this answer can be changed on
+    finding: Finding | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def question_text(qid: str, report: Report | None = None) -> str:
+    if report is not None:
+        for q in report.pending:
+            if q.id == qid:
+                return q.text
+    spec = KNOWLEDGE.questions.get(qid)
+    return spec.text if spec else qid
+
+
+def current_question(report: Report) -> QuestionPublic | None:
+    """The question to put to the user now: the first unanswered one, else the first 'not sure'."""
+    unanswered = [q for q in report.pending if q.id not in report.answers]
+    if unanswered:
+        return unanswered[0]
+    return report.pending[0] if report.pending else None
+
+
+def answer_markdown(answer: Answer, *, repeat: bool = False) -> str:
+    """The answer as the user's bubble; `repeat`: its measurement was already shown above."""
+    value = display_value(answer.value).capitalize()
+    if answer.source.value == "user":
+        text = f"**{value}**"
+        if answer.note:
+            text += f"  \n_“{answer.note}”_"
+        return text
+    how = (
+        "measured by the " + (answer.evidence.probe or "") + " probe"
+        if answer.source.value == "probe"
+        else "read from your training history"
+    )
+    text = f"**{value}** — {how}"
+    if repeat:
+        return text + " (the same measurement as above)"
+    if answer.evidence and answer.evidence.summary:
+        text += f": {answer.evidence.summary}"
+    return text
+
+
+def _finding_position(finding: Finding, order: list[str]) -> int:
+    """After the last answer the finding's chain used (so it appears where it was reached)."""
+    used = [order.index(q) for reason in finding.because for q in reason.answers if q in order]
+    return max(used, default=-1)
+
+
+def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
+    entries: list[Entry] = [Entry("intro", "assistant", intro)]
+    order = list(report.answers)
+    placed: dict[int, list[Finding]] = {}
+    for f in report.findings:
+        placed.setdefault(_finding_position(f, order), []).append(f)
+    for f in placed.get(-1, []):
+        entries.append(Entry(f"finding:{f.id}", "finding", f.title, finding=f))
+    shown: list[object] = []  # one measurement answers several questions: its rules are shown once
+    for index, (qid, answer) in enumerate(report.answers.items()):
+        entries.append(Entry(f"ask:{qid}", "assistant", f"**{question_text(qid, report)}**", question=qid))
+        entries.append(
+            Entry(
+                f"answer:{qid}",
+                "user",
+                answer_markdown(answer, repeat=answer.evidence in shown),
+                question=qid,
+            )
+        )
+        if answer.evidence is not None and answer.source.value != "user" and answer.evidence not in shown:
+            shown.append(answer.evidence)
+            details = evidence_markdown(answer.evidence)
+            if details:
+                entries.append(Entry(f"evidence:{qid}", "note", details, question=qid))
+        for f in placed.get(index, []):
+            entries.append(Entry(f"finding:{f.id}", "finding", f.title, finding=f))
+    entries += _closing(report, sources)
+    return entries
+
+
+def _closing(report: Report, sources: Sources) -> list[Entry]:
+    current = current_question(report)
+    if current is None:
+        return [Entry("summary", "summary", summary_markdown(report))]
+    out: list[Entry] = []
+    if current.id in report.answers:  # every open question was answered "not sure"
+        how = sources.can_measure(current)
+        hint = (
+            "Press **m** and I will measure it."
+            if how == "probe"
+            else "Press **m** and I will read it from your training history."
+            if how == "history"
+            else "Answer when you know: press **c** to change an answer, or load a setup "
+            "(`traindoc --setup FILE.py:FUNC`) so I can measure it."
+        )
+        out.append(
+            Entry(
+                f"stuck:{current.id}",
+                "assistant",
+                f"I can't go further on this branch without an answer to: **{current.text}** {hint}",
+            )
+        )
+        return out
+    how = sources.can_measure(current)
+    offer = ""
+    if how == "probe":
+        offer = f"\n\n_Not sure? Press **m** and I will measure it with the `{current.probe}` probe._"
+    elif how == "history":
+        offer = "\n\n_Not sure? Press **m** and I will read it from your training history._"
+    out.append(Entry(f"ask:{current.id}", "assistant", f"**{current.text}**{offer}", question=current.id))
+    return out
+
+
+def summary_markdown(report: Report) -> str:
+    diagnoses = [f for f in report.findings if f.kind == "diagnosis"]
+    warnings = [f for f in report.findings if f.kind == "warning"]
+    done = [f for f in report.findings if f.kind == "done"]
+    lines = ["**Summary**", ""]
+    if diagnoses:
+        lines.append("**Diagnosis:** " + "; ".join(f.title for f in diagnoses) + ".")
+    elif done:
+        lines.append("**" + done[0].title + ".**")
+    else:
+        lines.append("No diagnosis was reached on this path.")
+    if warnings:
+        lines.append("")
+        lines.append("**Warnings:** " + "; ".join(f.title for f in warnings) + ".")
+    leaf = (diagnoses or done or warnings or [None])[-1]
+    if leaf is not None:
+        lines += ["", "**Try first:**", ""] + [f"{i}. {r}" for i, r in enumerate(leaf.remedies[:3], 1)]
+    if report.notes:
+        lines += ["", "**Notes:**", ""] + [f"- {n}" for n in report.notes]
+    lines += [
+        "",
+        "Press **e** to export this report (Markdown with plots, and JSON), **c** to change an answer.",
+    ]
+    return "\n".join(lines)
+
+
+def withdrawn_findings(before: Report | None, after: Report) -> list[str]:
+    """Titles of findings that were there before and are not any more (for a toast)."""
+    if before is None:
+        return []
+    now = {f.id for f in after.findings}
+    return [f.title for f in before.findings if f.id not in now]

@@ -148,8 +148,15 @@ async def test_a_probe_that_fails_is_a_toast_and_the_session_goes_on(
         await pilot.press("m")
         await wait_for(pilot, lambda: app.chat.job is not None, what="the probe job to start")
         await wait_for(pilot, lambda: app.chat.job is None, PROBE_WAIT_S, "the failing probe")
-        errors = [n.message for n in app._notifications if n.severity == "error"]
-        assert any("the data folder is missing" in m for m in errors), errors
+
+        def errors() -> list[str]:
+            return [n.message for n in app._notifications if n.severity == "error"]
+
+        await wait_for(
+            pilot,
+            lambda: any("the data folder is missing" in m for m in errors()),
+            what="an error toast naming the cause",
+        )
         assert app.is_running
         await pilot.press("y")  # answering by hand still works
         await idle(pilot)

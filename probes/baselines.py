@@ -27,15 +27,13 @@ from probes.base import AnswerValue, ProbeError, ProbeOutcome
 from probes.context import ProbeContext
 from probes.setup import DataLike, Setup, tensors
 from probes.training import evaluate_loss
+from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
 # The same samples `training.evaluate_loss` scores the trained model on (its first 8192).
 EVAL_SAMPLES = 8192
-# A loss that leaves at least half of the trivial loss is large by itself: the model explains less
-# than half of the target's variance (R^2 < 0.5), or removes less than half of the class-prior entropy.
-LARGE_FRACTION = 0.5
-# A training loss that leaves at most a fifth of the trivial loss is small by itself (R^2 >= 0.8).
-# Between the two, only the user's target or an easy model that fits better can tell.
-SMALL_FRACTION = 0.2
+# what "large" means, shared with the history reader and the TUI (rules/thresholds.py)
+LARGE_FRACTION = LOSS_LARGE_FRACTION
+SMALL_FRACTION = LOSS_SMALL_FRACTION
 # An easy model makes the training loss large when it beats it by at least a tenth of the trivial
 # loss: smaller differences do not change what the user should do next.
 REFERENCE_GAP_FRACTION = 0.1

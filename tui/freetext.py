@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 from tui.vocabulary import (
     COUNT_UNITS,
     HELP,
@@ -51,8 +52,8 @@ QUESTION_ORDER: tuple[str, ...] = (
 # "Large" against the trivial predictor, the rule the baselines probe states (probes/baselines.py;
 # a test keeps them equal): at least half of the trivial loss is large, at most a fifth is small, and
 # in between the user decides. Shown with the numbers; the user confirms before anything is sent.
-LARGE_FRACTION_OF_BASELINE = 0.5
-SMALL_FRACTION_OF_BASELINE = 0.2
+LARGE_FRACTION_OF_BASELINE = LOSS_LARGE_FRACTION
+SMALL_FRACTION_OF_BASELINE = LOSS_SMALL_FRACTION
 # HW2-2's convention: a gradient norm below this counts as zero.
 GRADIENT_ZERO = 1e-3
 # "Large" for held-out data against the training loss: 20% above it (the generalization gap).

@@ -13,9 +13,12 @@ import math
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history._heldout import _error, _metric_for
 from probes.history._models import HeldOutCheck, History, HistoryAnalysis, Series
+from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
-TRAIN_LARGE = 0.75  # final training loss >= 75% of the way from the floor to the baseline: large
-TRAIN_SMALL = 0.50  # <= 50%: small
+# final training loss as a fraction of the way from the floor to the baseline: the same rule as the
+# baselines probe (rules/thresholds.py), so a run on disk and a measured run are judged alike
+TRAIN_LARGE = LOSS_LARGE_FRACTION
+TRAIN_SMALL = LOSS_SMALL_FRACTION
 FELL_TO = 0.20  # no baseline: a loss that fell to <= 20% of where it started is not large
 RISE_GL = 10.0  # held-out loss >= 10% above its best...
 RISE_ABS = 0.05  # ...and risen by >= 5% of the scale: it is rising
@@ -114,6 +117,10 @@ def held_out_answer(
     over = (
         c.metric_check.explanation if c.metric_check and c.metric_check.verdict == "overconfidence" else None
     )
+    # right but soft predictions make the loss misjudge the model: say so before judging the loss
+    soft = _underconfident(history, series, c.final_value, a)
+    if soft:
+        return "unsure", f"{q} = unsure: {soft}"
     if ratio is not None and ratio >= TRAIN_LARGE:
         text = f"{c.name} ends at {c.final_value:.4g}, {ratio:.0%} of the baseline {a.baseline.value:.4g}"
         if over:
@@ -137,18 +144,17 @@ def held_out_answer(
         f"the training loss and >= {GAP_ABS:.0%} of the scale above it; small if < {SMALL_GAP_RATIO:g}x or < {SMALL_GAP_ABS:.1%} of the scale above it)"
     )
     text = "; ".join(facts) + " " + rule
-    soft = _underconfident(history, series, c.final_value, a)
-    if soft:
-        return "unsure", f"{q} = unsure: {soft}"
     if rising or gap_big:
         if over:
             return "unsure", f"{q} = unsure: {text}; but {over}"
         return "yes", f"{q} = yes: {text}"
     if gap is None and ratio is None:
         return "unsure", f"{q} = unsure: {text}; no training curve or baseline to compare with"
-    if not gap_small and (ratio is None or ratio > TRAIN_SMALL):
+    # below the "large" line and no real gap to a small training loss: not large (the gap rules above
+    # are what tells a held-out curve from the training curve)
+    if not gap_small and (ratio is None or ratio >= TRAIN_LARGE):
         return "unsure", f"{q} = unsure: {text}: between the rules"
-    if train != "no" and (ratio is None or ratio > TRAIN_SMALL):
+    if train != "no" and (ratio is None or ratio >= TRAIN_LARGE):
         # no gap, but the training loss itself is large or unclear: the held-out loss is just as large
         return (
             train,

@@ -27,7 +27,12 @@ def report_markdown(report: Report) -> str:
             lines += ["", "**What to try:**", ""]
             lines += [f"- {r}" for r in f.remedies]
             if f.lecture:
-                lines += ["", f"_Lecture: [{f.lecture}]({f.lecture_url})_" if f.lecture_url else f"_Lecture: {f.lecture}_"]
+                lines += [
+                    "",
+                    f"_Lecture: [{f.lecture}]({f.lecture_url})_"
+                    if f.lecture_url
+                    else f"_Lecture: {f.lecture}_",
+                ]
             lines.append("")
     if report.pending:
         lines += ["## Still open", ""]

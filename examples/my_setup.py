@@ -1,8 +1,8 @@
 """An example setup file: how you describe your training to traindoc.
 
-    traindoc diagnose --setup examples/my_setup.py:setup
-    traindoc probe curvature --setup examples/my_setup.py:setup --json
-    traindoc --setup examples/my_setup.py:setup        # the terminal UI, with "measure it for me"
+traindoc diagnose --setup examples/my_setup.py:setup
+traindoc probe curvature --setup examples/my_setup.py:setup --json
+traindoc --setup examples/my_setup.py:setup        # the terminal UI, with "measure it for me"
 """
 
 import torch

@@ -63,7 +63,9 @@ def checked_loss(
     try:
         out = forward(x)
     except Exception as exc:
-        raise ProbeError(f"model forward failed on inputs of shape {tuple(x.shape)}: {one_line(exc)}") from exc
+        raise ProbeError(
+            f"model forward failed on inputs of shape {tuple(x.shape)}: {one_line(exc)}"
+        ) from exc
     try:
         loss = loss_fn(out, y)
     except Exception as exc:

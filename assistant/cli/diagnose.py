@@ -28,8 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diagnose", help="diagnose from answers, a history or measurements; print the report")
     p.add_argument("--answers", metavar="FILE", help='JSON object {"question_id": "yes"|"no"|"unsure"}')
     add_source_options(p)
-    p.add_argument("--classes", type=int, metavar="C", help="number of classes, for a history's ln C baseline")
-    p.add_argument("--baseline", type=float, metavar="LOSS", help="the training loss that counts as good enough (history)")
+    p.add_argument(
+        "--classes", type=int, metavar="C", help="number of classes, for a history's ln C baseline"
+    )
+    p.add_argument(
+        "--baseline",
+        type=float,
+        metavar="LOSS",
+        help="the training loss that counts as good enough (history)",
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON report on stdout")
     p.add_argument(
         "--progress",

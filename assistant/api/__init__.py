@@ -1,7 +1,25 @@
-"""The traindoc HTTP API (FastAPI): `create_app(settings)`; `serve(settings)` runs it under uvicorn."""
+"""The traindoc HTTP API (FastAPI): `create_app(settings)`; `serve(settings)` runs it under uvicorn.
 
-from assistant.api.app import create_app
-from assistant.api.server import EmbeddedServer, serve
-from assistant.api.settings import Settings
+Names are imported lazily: `assistant.api.settings` is read by the CLI's parser, which must not pay
+for importing FastAPI and uvicorn on every `traindoc` command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "create_app": "assistant.api.app",
+    "EmbeddedServer": "assistant.api.server",
+    "serve": "assistant.api.server",
+    "Settings": "assistant.api.settings",
+}
 
 __all__ = ["EmbeddedServer", "Settings", "create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'assistant.api' has no attribute {name!r}")

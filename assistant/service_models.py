@@ -56,22 +56,22 @@ class SessionCreate(_Request):
     history: str | None = Field(None, max_length=64, description="a history NAME registered on the server")
 
 
-class SessionSummary(BaseModel):
+class _SessionFields(BaseModel):
+    """What every view of a session shows first."""
+
     id: str
     created_at: datetime
     updated_at: datetime
     setup: str | None = None
     history: str | None = None
+
+
+class SessionSummary(_SessionFields):
     findings: list[str] = Field(default_factory=list, description="finding ids reached so far")
     complete: bool = False
 
 
-class SessionPublic(BaseModel):
-    id: str
-    created_at: datetime
-    updated_at: datetime
-    setup: str | None = None
-    history: str | None = None
+class SessionPublic(_SessionFields):
     report: Report
     inputs: list[SessionInput] = Field(description="the session's inputs, oldest first: its only state")
 

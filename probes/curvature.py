@@ -33,6 +33,7 @@ def curvature_probe(
     tolerance: float = 1e-2,
 ) -> ProbeOutcome:
     started = time.perf_counter()
+    # measure_curvature checks these too; checking first means a bad option costs no training run
     validate_options(mode, gradient_threshold, negative_threshold, max_hvp, exact_limit, tolerance)
     trained = ctx.trained()  # trains once per context; every probe shares it
     setup = ctx.setup

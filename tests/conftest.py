@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-REAL_HISTORIES = REPO.parent / "shared" / "real-histories"
+# Real logs from public repositories, copied with their provenance (tests/data/real_histories/PROVENANCE.md)
+REAL_HISTORIES = REPO / "tests" / "data" / "real_histories"
 
 
 @dataclass

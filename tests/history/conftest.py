@@ -1,4 +1,4 @@
-"""Helpers for the history tests: the real histories in ../shared, and small files written per test."""
+"""Helpers for the history tests: the real histories in tests/data, and small files written per test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The 34 real histories from public repositories (../shared/real-histories): every one is read or
+"""The 34 real histories from public repositories (tests/data/real_histories): every one is read or
 refused in one line, and for the runs whose story is clear the report says what a careful engineer
 would say after reading the numbers (the expectations below come from reading the files, see
 docs/history.md)."""

@@ -6,7 +6,7 @@
 
 Readers: Hugging Face trainer_state.json (any checkpoint directory: the latest), Lightning and Keras
 CSV loggers, TensorBoard event files (PyTorch and TF2 writers; decoded here, no tensorboard package),
-plain CSV/JSON, text logs, and MLflow runs over REST (mlflow://HOST:PORT/RUN_ID). Formats are told by
+plain CSV/JSON, text logs, W&B run directories (the run-*.wandb log, decoded here), and MLflow runs over REST (mlflow://HOST:PORT/RUN_ID). Formats are told by
 content. This package never imports torch. Every user-caused problem is a one-line ProbeError.
 """
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from probes.base import ProbeError, ProbeOutcome
 from probes.history._analysis import HistoryOptions, analyse, held_out_series, primary_train
+from probes.history._groups import select_group
 from probes.history._load import load_history
 from probes.history._models import (
     Baseline,
@@ -58,7 +59,7 @@ __all__ = [
     "plotted_series",
 ]
 
-_LOAD_OPTIONS = {"limit", "timeout", "page_size"}
+_LOAD_OPTIONS = {"limit", "timeout", "page_size", "group"}
 
 
 def downsample(series: Series, points: int = 300) -> Series:
@@ -108,8 +109,9 @@ def _json_safe(value: Any) -> Any:
 def history_outcome(spec: str, **opts: Any) -> ProbeOutcome:
     """Read a history, analyse it, and answer the flowchart's questions the curves can answer.
 
-    Options: classes, priors, label_smoothing, baseline, patience, gl_alpha (analysis); limit
-    (bytes), timeout (seconds, MLflow), page_size (MLflow).
+    Options: classes, priors, label_smoothing, baseline, patience, gl_alpha (analysis); group (the
+    model prefix to analyse when a file logs several); limit (bytes), timeout (seconds, MLflow),
+    page_size (MLflow).
     """
     started = time.perf_counter()
     load_opts = {k: v for k, v in opts.items() if k in _LOAD_OPTIONS and v is not None}
@@ -120,13 +122,19 @@ def history_outcome(spec: str, **opts: Any) -> ProbeOutcome:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ProbeError(f"history option {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    history = load_history(spec, **load_opts)
+    group = load_opts.pop("group", None)
+    history = select_group(load_history(spec, **load_opts), group)
     analysis = analyse(history, options)
     curves = [downsample(s).model_dump(mode="json") for s in plotted_series(history)]
     data = {
         "source": history.source,
         "format": history.format,
         "notes": history.notes,
+        "warnings": history.warnings,
+        "total_steps": history.total_steps,
+        "config": {"values": history.config, "source": history.config_source} if history.config else None,
+        "group": history.group,
+        "groups": history.groups,
         "series": [
             {
                 "name": s.name,

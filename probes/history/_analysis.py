@@ -12,7 +12,7 @@ import math
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
-from probes.history import _baseline, _heldout
+from probes.history import _baseline, _heldout, _lr
 from probes.history._curves import arrays, diff_noise, final_level, finite, local_level, smoothed, spikes
 from probes.history._models import (
     Baseline,
@@ -274,9 +274,10 @@ def analyse(history: History, options: HistoryOptions | None = None) -> HistoryA
     if train is not None and hidden.any():
         values = [math.nan if h else v for v, h in zip(train.values, hidden, strict=True)]
         train = train.model_copy(update={"values": values})
-    baseline = _baseline.from_user(options.classes, options.priors, options.label_smoothing, options.baseline)
+    smoothing = options.label_smoothing or _baseline.config_smoothing(history) or 0.0
+    baseline = _baseline.from_user(options.classes, options.priors, smoothing, options.baseline)
     if baseline is None:
-        baseline = _baseline.detect(history, train, held[0] if held else None, options.label_smoothing)
+        baseline = _baseline.from_evidence(history, [train] if train else [], held, smoothing)
     scale = _scale(baseline, train, held)
     analysis = HistoryAnalysis(
         baseline=baseline,
@@ -294,7 +295,9 @@ def analyse(history: History, options: HistoryOptions | None = None) -> HistoryA
     analysis.held_out = [
         _heldout.check(history, s, train, scale, options.patience, options.gl_alpha) for s in held
     ]
+    analysis.learning_rate = _lr.check(history, train, scale) if train is not None else None
     _observe(history, analysis, train)
+    _leaks(history, analysis, train, held)
     return analysis
 
 
@@ -316,3 +319,39 @@ def _observe(history: History, analysis: HistoryAnalysis, train: Series | None) 
             f"of the run) and ended at {t.final_level:.2g}: a task this easy usually means leaked labels, "
             "train/eval overlap or a constant target"
         )
+
+
+LEAK_RATIO = 0.1  # a held-out loss below a tenth of the training loss...
+LEAK_LEVEL = 0.05  # ...and below 5% of the scale: held-out data the model has already seen?
+PERFECT_ACCURACY = 0.999
+
+
+def _leaks(history: History, analysis: HistoryAnalysis, train: Series | None, held: list[Series]) -> None:
+    """Too-good runs, looked for over the whole run: a held-out loss far below the training loss and
+    near zero (dropout or augmentation make held-out a little lower, never 10x lower near 0), and a
+    held-out accuracy at 100% from the first evaluation."""
+    scale = analysis.scale
+    for check in analysis.held_out:
+        if check.final_value is None or check.train_level_final is None or check.train_level_final <= 0:
+            continue
+        if (
+            check.final_value <= LEAK_RATIO * check.train_level_final
+            and check.final_value <= LEAK_LEVEL * scale
+        ):
+            analysis.warnings.append(
+                f"{check.name} ends at {check.final_value:.3g}, {check.train_level_final / max(check.final_value, 1e-12):.0f}x below the "
+                f"training loss {check.train_level_final:.3g} and under {LEAK_LEVEL:.0%} of the scale {scale:.3g}: "
+                "too good to be true; check for held-out examples in the training data (leak) or a constant target"
+            )
+    for m in history.series:
+        if m.role != "metric" or m.split == "train" or not m.higher_is_better or "acc" not in m.name.lower():
+            continue
+        values = [v for v in m.values if math.isfinite(v)]
+        if len(values) < 2:
+            continue
+        top = 100.0 if max(values) > 1 else 1.0
+        if all(v >= PERFECT_ACCURACY * top for v in values):
+            analysis.warnings.append(
+                f"{m.name} is {values[0]:g} from the first evaluation to the last ({len(values)} evaluations): a perfect score "
+                "before any training is a leak or a trivial split, not a good model"
+            )

@@ -1,10 +1,11 @@
-"""The trivial baseline a loss is compared with, from what the user says or from the first loss.
+"""The trivial baseline a loss is compared with: from what the user says or what the files show.
 
 Cross-entropy of a classifier that predicts uniform probabilities over C classes is ln C; predicting
 the class frequencies scores their entropy H(p), lower when classes are imbalanced; label smoothing
 eps over K classes puts a floor H(q) under the loss (q = 1-eps+eps/K on the true class, eps/K on the
-others). A freshly initialised classifier starts near ln C, so C can be read off the first loss
-when that loss was logged early and sits close to some ln C. That is an assumption, stated as one.
+others). The class count is never guessed from a loss alone (issue 11: most guesses were wrong):
+it comes from the user, from the run's saved config, or from a first loss at ln C logged together
+with an accuracy at chance 1/C.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import math
 from collections.abc import Sequence
 
 from probes.history._models import Baseline, History, Series
+from probes.history._sidecar import CLASS_KEYS, SMOOTHING_KEYS
 
-EARLY_FRACTION = 0.025  # of the run's steps: logged this early, the loss still reflects the start
-EXACT = 0.02  # |L0 - ln C| / ln C: a match this close counts wherever it was logged
-# an early loss may sit a little above ln C (random logits are not exactly uniform) or below it (a
-# first logging window averages some progress). A wrong C inflates 'how large is the loss', so the
-# window is narrow and epoch-level logs (an average over a whole epoch of training) need an exact match.
-EARLY_BELOW, EARLY_ABOVE = 0.10, 0.15
+# a first loss within 5% of ln C, logged with an accuracy within max(0.01, 0.1/C) of chance 1/C
+# (a tenth of the chance level): both say the model predicted uniformly over C classes. Either alone
+# is no evidence: a 5-class Keras CNN after its first epoch logged val loss 1.897 (near ln 7) with
+# accuracy 0.166 (0.143 is 1/7, 0.2 is 1/5), and 0.23 off would still have read as 7 classes.
+CHANCE_LOSS = 0.05
+CHANCE_ACC_ABS, CHANCE_ACC_REL = 0.01, 0.1
 
 
 def entropy(probabilities: Sequence[float]) -> float:
@@ -77,59 +79,92 @@ def _first_point(series: Series | None) -> tuple[float, float] | None:
     return None
 
 
-def _metric_at(history: History, series: Series, step: float) -> float | None:
+def _accuracy_at(history: History, series: Series, step: float) -> tuple[str, float] | None:
+    """The accuracy logged at `step` on the same data as `series` (as a fraction)."""
     for m in history.series:
         if (
             m.role == "metric"
             and m.split == series.split
             and m.eval_set == series.eval_set
             and m.higher_is_better
-        ) and any(t in m.name.lower() for t in ("acc",)):
+            and "acc" in m.name.lower()
+        ):
+            percent = any(v > 1 for v in m.values if math.isfinite(v))
             for s, v in zip(m.steps, m.values, strict=True):
                 if s == step and math.isfinite(v):
-                    return v / 100 if v > 1 else v
+                    return m.name, v / 100 if percent else v
     return None
 
 
-def detect(history: History, train: Series | None, val: Series | None, label_smoothing: float) -> Baseline:
-    """C from the earliest logged loss (train preferred on a tie), when it reads as ln C."""
-    firsts = [(p, s) for s in (train, val) if s is not None and (p := _first_point(s)) is not None]
-    if not firsts:
-        return Baseline(explanation="no finite loss to read a baseline from")
-    (step, loss), series = min(firsts, key=lambda ps: ps[0][0])
-    none = Baseline(
-        explanation=f"the first loss {loss:.4g} does not read as ln C of a classifier; give the number of classes"
-    )
-    if loss < 0.9 * math.log(2) or loss > 20:
-        return none
-    classes = max(2, round(math.exp(loss)))
-    ln_c = math.log(classes)
-    rel = (loss - ln_c) / ln_c
-    total = history.total_steps or max((s.steps[-1] for s in history.series if s.steps), default=0.0)
-    early = series.x == "step" and total > 0 and step <= EARLY_FRACTION * total
-    if not (abs(rel) <= EXACT or (early and -EARLY_BELOW <= rel <= EARLY_ABOVE)):
-        return none
-    has_accuracy = any(m.role == "metric" and m.higher_is_better for m in history.series)
-    if classes > 10 and not has_accuracy:
-        # every loss above ~2.4 is within 2% of some ln C: without a classification metric the match
-        # tells nothing (a language model's loss of 3.26 is not 26 classes)
+def config_classes(history: History) -> tuple[int, str] | None:
+    """The number of classes the run's saved config states (num_labels, num_classes, id2label...)."""
+    for key in CLASS_KEYS:
+        value = history.config.get(key)
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and value >= 2
+            and value == int(value)
+        ):
+            return int(value), f"{key} = {int(value)} in {history.config_source or 'the run config'}"
+    return None
+
+
+def config_smoothing(history: History) -> float | None:
+    for key in SMOOTHING_KEYS:
+        value = history.config.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
+            return float(value)
+    return None
+
+
+def from_evidence(
+    history: History, train: list[Series], held: list[Series], label_smoothing: float
+) -> Baseline:
+    """The baseline the files support: a class count in the run's config, or a first loss at ln C
+    logged together with an accuracy at chance 1/C (both say 'uniform predictions over C classes').
+    A first loss near some ln C alone is no evidence: a language model's 3.26 is not 26 classes."""
+    found = config_classes(history)
+    if found is not None:
+        classes, where = found
+        floor = smoothing_floor(label_smoothing, classes)
         return Baseline(
-            explanation=f"the first loss {loss:.4g} = ln {classes} only by chance, maybe: no classification metric is logged; give the number of classes"
+            value=math.log(classes),
+            floor=floor,
+            kind="uniform",
+            classes=classes,
+            source="file",
+            explanation=f"ln {classes} = {math.log(classes):.4g}: uniform predictions over {classes} classes ({where})",
         )
-    accuracy = _metric_at(history, series, step)
-    if accuracy is not None and accuracy > max(0.5, 3 / classes):
+    for series in train + held:
+        first = _first_point(series)
+        if first is None:
+            continue
+        step, loss = first
+        if not 0.9 * math.log(2) <= loss <= 20:
+            continue
+        classes = max(2, round(math.exp(loss)))
+        ln_c = math.log(classes)
+        rel = (loss - ln_c) / ln_c
+        accuracy = _accuracy_at(history, series, step)
+        if accuracy is None or abs(rel) > CHANCE_LOSS:
+            continue
+        name, acc = accuracy
+        if abs(acc - 1 / classes) > max(CHANCE_ACC_ABS, CHANCE_ACC_REL / classes):
+            continue
+        floor = smoothing_floor(label_smoothing, classes)
         return Baseline(
-            explanation=f"the first loss {loss:.4g} comes with accuracy {accuracy:.3g}: not a uniform predictor"
+            value=ln_c,
+            floor=floor,
+            kind="uniform",
+            classes=classes,
+            source="detected",
+            explanation=(
+                f"ln {classes} = {ln_c:.4g}: at {series.x} {step:g} {series.name} is {loss:.4g} (within {abs(rel):.1%} of ln {classes}) "
+                f"and {name} is {acc:.3g} (chance 1/{classes} = {1 / classes:.3g}): uniform predictions over {classes} classes"
+            ),
         )
-    floor = smoothing_floor(label_smoothing, classes)
     return Baseline(
-        value=ln_c,
-        floor=floor,
-        kind="uniform",
-        classes=classes,
-        source="detected",
-        explanation=(
-            f"ln {classes} = {ln_c:.4g}, assuming {classes} classes: the first logged loss {loss:.4g} "
-            f"({series.name} at {series.x} {step:g}) is within {abs(rel):.1%} of ln {classes}; give the number of classes if that is wrong"
-        ),
+        explanation="the history does not say what a trivial predictor scores (no class count in a config beside it, "
+        "no first loss at ln C with an accuracy at chance): give --classes C or --baseline LOSS"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from probes.base import ProbeError
 from probes.history._models import Axis, Series
 from probes.history._names import Kind, classify
 
@@ -33,6 +34,13 @@ def to_float(value: object) -> float | None:
         return None
 
 
+MAX_POINTS = 5_000_000  # per history: ~0.5 GB of Python floats; far above any real run's curves
+
+
+class TooManyPoints(ProbeError):
+    """More points than a history can hold in bounded memory (the reader adds the path)."""
+
+
 @dataclass
 class _Points:
     steps: list[float] = field(default_factory=list)
@@ -48,8 +56,15 @@ class SeriesBuilder:
     def __init__(self, x: Axis) -> None:
         self.x = x
         self._points: dict[str, _Points] = {}
+        self.count = 0
 
     def add(self, name: str, step: float, value: float, epoch: float | None = None) -> None:
+        self.count += 1
+        if self.count > MAX_POINTS:
+            raise TooManyPoints(
+                f"more than {MAX_POINTS:,} logged values: too large to analyse in bounded memory "
+                "(log less often, or give one run's file)"
+            )
         pts = self._points.get(name)
         if pts is None:
             pts = self._points[name] = _Points()
@@ -61,6 +76,10 @@ class SeriesBuilder:
         """Override the classification of a name (readers that know their format better)."""
         pts = self._points.setdefault(name, _Points())
         pts.kind, pts.eval_set = kind, eval_set
+
+    def restart(self) -> None:
+        """A new run begins in the same file: forget the previous run's points."""
+        self._points.clear()
 
     def names(self) -> list[str]:
         return list(self._points)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,10 @@ from probes.history._tfevents import looks_like_tfrecord
 
 Format = Literal["tfevents", "json", "jsonl", "csv", "text"]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+# JSON and text logs are parsed whole and a parsed JSON takes ~10x its size in memory: a lower cap
+# for them, so a large file is refused before memory is spent (CSV and event files are streamed)
+WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # a history's rows are short; a longer line is not a training log
 SNIFF_BYTES = 64 * 1024
 _WALK_LIMIT = 20_000  # directory entries looked at, so a home directory is not crawled
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", "venv", "wandb", "mlruns", ".ipynb_checkpoints"}
@@ -34,6 +39,25 @@ def max_bytes() -> int:
         return DEFAULT_MAX_BYTES
 
 
+def whole_read_limit(limit: int) -> int:
+    """The cap for formats parsed whole: the lower cap, unless the user raised the size limit."""
+    raised = os.environ.get("TRAINDOC_HISTORY_MAX_BYTES")
+    return limit if raised else min(limit, WHOLE_READ_MAX_BYTES)
+
+
+def read_text_bounded(path: Path, limit: int) -> str:
+    """The whole file as text, never reading more than `limit` bytes (a file growing while read, or
+    one whose reported size is wrong, is refused instead of read on)."""
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ProbeError(
+            f"{path} is over the {human_size(limit)} limit for a JSON or text history "
+            "(set TRAINDOC_HISTORY_MAX_BYTES to raise it)"
+        )
+    return data.decode("utf-8", errors="replace")
+
+
 def human_size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -43,7 +67,10 @@ def human_size(n: float) -> str:
 
 
 def check_size(path: Path, limit: int) -> int:
-    size = path.stat().st_size
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ProbeError(f"{path} is not a regular file (a device, pipe or socket): give a history file")
+    size = info.st_size
     if size > limit:
         raise ProbeError(
             f"{path} is {human_size(size)}, over the {human_size(limit)} limit for a history file "
@@ -52,6 +79,19 @@ def check_size(path: Path, limit: int) -> int:
     if size == 0:
         raise ProbeError(f"{path} is empty: no training history in it")
     return size
+
+
+_LFS = re.compile(rb"^version https://git-lfs\.github\.com/spec/v1\s+oid sha256:[0-9a-f]{64}\s+size (\d+)")
+
+
+def refuse_lfs_pointer(path: Path, head: bytes) -> None:
+    """A Git LFS pointer is a 130-byte stand-in for a file that was never downloaded."""
+    match = _LFS.match(head)
+    if match:
+        raise ProbeError(
+            f"{path} is a Git LFS pointer, not the file itself (the real file is {human_size(int(match.group(1)))}): "
+            "run `git lfs pull` in that repository, then try again"
+        )
 
 
 def read_head(path: Path, n: int = SNIFF_BYTES) -> bytes:
@@ -104,14 +144,14 @@ _VERSION = re.compile(r"(?:version_|checkpoint-)(\d+)")
 
 def _candidate(path: Path, limit: int) -> Candidate | None:
     try:
-        size = path.stat().st_size
-        if size == 0 or size > limit:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or info.st_size > limit:
             return None
         head = read_head(path, 16 * 1024)
     except OSError:
         return None
     fmt = sniff(head)
-    mtime = path.stat().st_mtime
+    mtime = info.st_mtime
     version = max((int(v) for v in _VERSION.findall(str(path))), default=-1)
     if fmt == "tfevents":
         return Candidate(path, fmt, 2, mtime)
@@ -131,6 +171,13 @@ def _candidate(path: Path, limit: int) -> Candidate | None:
     return None
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _walk(root: Path, max_depth: int = 4) -> tuple[list[Path], int]:
     files: list[Path] = []
     seen = 0
@@ -145,10 +192,13 @@ def _walk(root: Path, max_depth: int = 4) -> tuple[list[Path], int]:
             seen += 1
             if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
                 continue
-            if entry.is_dir(follow_symlinks=False) and depth < max_depth:
-                stack.append((Path(entry.path), depth + 1))
-            elif entry.is_file():
-                files.append(Path(entry.path))
+            try:
+                if entry.is_dir(follow_symlinks=False) and depth < max_depth:
+                    stack.append((Path(entry.path), depth + 1))
+                elif entry.is_file():
+                    files.append(Path(entry.path))
+            except OSError:
+                continue  # a symlink loop or an unreadable entry: skip it, read the rest
     return files, seen
 
 
@@ -160,7 +210,7 @@ def find_in_directory(root: Path, limit: int) -> tuple[list[Candidate], list[str
         raise ProbeError(f"{root} is an empty directory: no training history in it")
     candidates = [c for c in (_candidate(p, limit) for p in files) if c is not None]
     if not candidates:
-        too_big = [p for p in files if p.stat().st_size > limit]
+        too_big = [p for p in files if _size(p) > limit]
         extra = f" ({len(too_big)} over the {human_size(limit)} size limit)" if too_big else ""
         raise ProbeError(
             f"no training history found in {root}: looked at {len(files)} files{extra} for a "

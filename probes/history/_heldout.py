@@ -100,11 +100,12 @@ def metric_check(history: History, loss: Series, best_step: float, final_step: f
         return None
     reduction = (e_best - e_final) / e_best
     better = "higher" if metric.higher_is_better else "lower"
-    change = f"{metric.name} went from {at_best[-1]:.4g} to {at_end[-1]:.4g} ({better} is better; error {reduction:+.0%} relative)"
+    # the error's own change: negative when it fell (the metric improved), positive when it grew
+    change = f"{metric.name} went from {at_best[-1]:.4g} to {at_end[-1]:.4g} ({better} is better; error {-reduction:+.0%} relative)"
     if reduction >= METRIC_CHANGE:
         verdict, text = (
             "overconfidence",
-            f"over-confidence, not plain overfitting: the loss rose while {change}",
+            f"over-confidence: the loss rose while {change}",
         )
     elif reduction <= -METRIC_CHANGE:
         verdict, text = "metric_worse", f"overfitting: the loss rose and {change}"

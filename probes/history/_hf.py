@@ -56,21 +56,38 @@ def describe_eval_sets(builder: SeriesBuilder) -> list[str]:
 def read_trainer_state(data: object, source: str) -> History:
     if not isinstance(data, dict) or not isinstance(data.get("log_history"), list):
         raise ProbeError(f"{source}: JSON without a log_history list: not a Hugging Face trainer_state.json")
+    if not data["log_history"]:
+        raise ProbeError(
+            f"{source}: trainer_state.json with an empty log_history: the Trainer logged nothing before this "
+            "checkpoint (logging_steps larger than the steps run?); give a later checkpoint or lower logging_steps"
+        )
     builder = SeriesBuilder("step")
+    runs, last = 1, None
     for index, record in enumerate(data["log_history"]):
         if not isinstance(record, dict) or is_summary(record):
             continue
         step = to_float(record.get("step"))
-        add_record(builder, record, float(index) if step is None else step, to_float(record.get("epoch")))
+        position = float(index) if step is None else step
+        if last is not None and position < last:
+            builder.restart()  # log_history of two runs concatenated: keep the last
+            runs += 1
+        last = position
+        add_record(builder, record, position, to_float(record.get("epoch")))
     sets = describe_eval_sets(builder)
     max_steps = to_float(data.get("max_steps"))
     global_step = to_float(data.get("global_step"))
     notes = [f"Hugging Face trainer state: global_step {_fmt(global_step)} of max_steps {_fmt(max_steps)}"]
     if sets:
         notes.append(f"evaluation sets: {', '.join(sets)}")
+    warnings = []
+    if runs > 1:
+        warnings.append(
+            f"the step counter starts again {runs - 1} time(s): {runs} runs in one log_history; only the last is analysed"
+        )
     return History(
         source=source,
         format="hf_trainer_state",
+        warnings=warnings,
         series=builder.build(),
         total_steps=max_steps,
         notes=notes,

@@ -62,18 +62,28 @@ def _records(records: list[dict[str, Any]], source: str, fmt: str) -> History:
     keys = {k.lower() for r in records[:50] for k in r}
     x: Axis = "step" if {"step", "global_step"} & keys else "epoch" if "epoch" in keys else "index"
     builder = SeriesBuilder(x)
+    runs, last = 1, None
     for index, record in enumerate(records):
         epoch = to_float(record.get("epoch"))
         step = to_float(record.get("step", record.get("global_step")))
         position = step if x == "step" else epoch if x == "epoch" else None
         position = float(index) if position is None else position
+        if last is not None and position < last:
+            builder.restart()  # the counter went back: a second run appended
+            runs += 1
+        last = position
         for key, value in record.items():
             if key.lower() in ("step", "global_step", "epoch"):
                 continue
             number = to_float(value)
             if number is not None:
                 builder.add(key, position, number, epoch)
-    return _finish(builder, source, fmt)
+    history = _finish(builder, source, fmt)
+    if runs > 1:
+        history.warnings.append(
+            f"the {x} counter starts again {runs - 1} time(s): {runs} runs in one file; only the last is analysed"
+        )
+    return history
 
 
 def _columns(data: dict[str, Any], source: str) -> History:

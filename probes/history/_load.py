@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from probes.base import ProbeError
-from probes.history._builder import SeriesBuilder
-from probes.history._files import Candidate, check_size, find_in_directory, max_bytes, read_head, sniff
+from probes.history._builder import SeriesBuilder, TooManyPoints
+from probes.history._files import (
+    MAX_LINE_BYTES,
+    Candidate,
+    check_size,
+    find_in_directory,
+    max_bytes,
+    read_head,
+    read_text_bounded,
+    refuse_lfs_pointer,
+    sniff,
+    whole_read_limit,
+)
 from probes.history._jsonfmt import parse_json, read_json_lines, read_json_value
 from probes.history._mlflow import PAGE_SIZE, is_mlflow_spec, read_mlflow
 from probes.history._models import History
+from probes.history._sidecar import config_beside
 from probes.history._tables import pick_delimiter, read_csv
 from probes.history._textlog import read_text_log
 from probes.history._tfevents import read_scalars
+from probes.history._wandb import find_wandb_run, is_wandb_file, read_wandb_file
 
 _SPLIT_FOLDERS = {"train", "training", "validation", "val", "valid", "eval", "test"}
 
@@ -32,12 +47,21 @@ def load_history(
     try:
         if not path.exists():
             raise ProbeError(f"{path}: no such file or directory")
-        if path.is_dir():
+        wandb_run = find_wandb_run(path) if path.is_dir() else None
+        if wandb_run is not None:
+            history = read_wandb_file(wandb_run, limit)
+            if wandb_run.parent.parent != path and wandb_run.parent != path:
+                history.notes.insert(0, f"read the W&B run {wandb_run.parent.name}")
+        elif path.is_dir():
             chosen, notes = find_in_directory(path, limit)
             history = _read_chosen(chosen, path, limit)
             history.notes = notes + history.notes
+            _add_config(history, chosen[0].path)
         else:
             history = read_file(path, limit)
+            _add_config(history, path)
+    except TooManyPoints as exc:
+        raise ProbeError(f"{path}: {exc.message}") from None
     except PermissionError:
         raise ProbeError(f"{path}: permission denied") from None
     except OSError as exc:
@@ -47,24 +71,53 @@ def load_history(
 
 def read_file(path: Path, limit: int) -> History:
     check_size(path, limit)
-    fmt = sniff(read_head(path))
+    head = read_head(path)
+    refuse_lfs_pointer(path, head)
+    if is_wandb_file(head):
+        return read_wandb_file(path, limit)
+    fmt = sniff(head)
     source = str(path)
     if fmt is None:
         raise ProbeError(f"{path}: binary data that is not a TensorBoard event file: not a training history")
     if fmt == "tfevents":
         return read_event_files([path], path.parent, limit)
     if fmt == "csv":
+        first = head.decode("utf-8", errors="replace").splitlines()[:5]
+        delimiter = pick_delimiter([h for h in first if h.strip()]) or ","
         with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-            head = [fh.readline() for _ in range(5)]
-            delimiter = pick_delimiter([h for h in head if h.strip()]) or ","
-            fh.seek(0)
-            return read_csv(fh, source, delimiter)
-    text = path.read_text(encoding="utf-8", errors="replace")
+            return read_csv(bounded_lines(fh, source), source, delimiter)
+    text = read_text_bounded(path, whole_read_limit(limit))
     if fmt == "json":
         return read_json_value(parse_json(text, source), source)
     if fmt == "jsonl":
         return read_json_lines(text, source)
     return read_text_log(text, source)
+
+
+def _add_config(history: History, log: Path) -> None:
+    if history.config:
+        return
+    found = config_beside(log)
+    if found is not None:
+        history.config, history.config_source = found
+        history.notes.append(f"read {', '.join(sorted(found[0]))} from {Path(found[1]).name} beside the log")
+
+
+def bounded_lines(fh: TextIO, source: str, max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """The file's lines, never holding more than one line of at most `max_line` characters: a file
+    of one 250 MB line is refused after reading 1 MB, not loaded whole."""
+    number = 0
+    while True:
+        line = fh.readline(max_line + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > max_line:
+            raise ProbeError(
+                f"{source}: line {number} is longer than {max_line // 1024} KB: not a training-history table "
+                "(rows of a metrics CSV are short)"
+            )
+        yield line
 
 
 def _read_chosen(chosen: list[Candidate], root: Path, limit: int) -> History:
@@ -124,11 +177,18 @@ def read_event_files(paths: list[Path], root: Path, limit: int) -> History:
 
 
 def _finish(history: History) -> History:
-    """Drop run summaries (a one-point train loss beside a real curve), re-index curves logged with
-    one step for every point, and refuse a history without any loss."""
-    train = [s for s in history.series if s.role == "loss" and s.split == "train"]
-    if any(len(s.values) >= 3 for s in train):
-        history.series = [s for s in history.series if not (s in train and len(s.values) == 1)]
+    """Drop one-off summaries (a one-point loss or metric beside a real curve of the same split:
+    "Best ValLoss: 1.05", a checkpoint name's val_loss=...), re-index curves logged with one step for
+    every point, and refuse a history without any loss."""
+    one_off: list[str] = []
+    for split in ("train", "val", "test"):
+        for role in ("loss", "metric"):
+            same = [s for s in history.series if s.role == role and s.split == split]
+            if any(len(s.values) >= 3 for s in same):
+                one_off += [s.name for s in same if len(s.values) == 1]
+    if one_off:
+        history.series = [s for s in history.series if s.name not in one_off]
+        history.notes.append(f"one-off values beside real curves, not analysed: {', '.join(one_off[:8])}")
     for s in history.series:
         if len(s.steps) > 1 and s.steps[0] == s.steps[-1]:
             s.steps = [float(i) for i in range(len(s.steps))]

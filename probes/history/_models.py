@@ -8,7 +8,7 @@ null, which is why the validators accept None back as NaN.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -51,6 +51,15 @@ class History(BaseModel):
     total_steps: float | None = Field(None, description="the planned length of the run (HF max_steps)")
     notes: list[str] = Field(default_factory=list, description="how the source was read")
     warnings: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters found with the log (HF config.json, hparams.yaml, W&B config)",
+    )
+    config_source: str | None = Field(None, description="where `config` was read")
+    group: str | None = Field(
+        None, description="the model prefix analysed when the file logs several (cls_, reg_)"
+    )
+    groups: list[str] = Field(default_factory=list, description="every model prefix with a training loss")
 
     def losses(self, split: Split) -> list[Series]:
         return [s for s in self.series if s.role == "loss" and s.split == split]
@@ -68,7 +77,10 @@ class Baseline(BaseModel):
     floor: float = Field(0.0, description="lowest reachable loss (label smoothing); 0 otherwise")
     kind: Literal["uniform", "class_priors", "user", "none"] = "none"
     classes: int | None = None
-    source: Literal["user", "detected", "none"] = "none"
+    source: Literal["user", "file", "detected", "none"] = Field(
+        "none",
+        description="user: an option; file: the run's config; detected: first loss = ln C with accuracy at 1/C",
+    )
     explanation: str = ""
 
 
@@ -174,6 +186,32 @@ class HeldOutCheck(BaseModel):
     nonfinite: int = 0
 
 
+class Need(BaseModel):
+    """A fact the history does not hold that would settle a question (the TUI asks for it)."""
+
+    question: str = Field(description="the flowchart question it would settle, e.g. train_loss_large")
+    fact: Literal["classes", "baseline"]
+    options: list[str] = Field(description="CLI options that give it: --classes C, --baseline LOSS")
+    why: str
+
+
+class LearningRateCheck(BaseModel):
+    """The logged learning rate against the training loss: did the loss rise while the LR was high?"""
+
+    name: str
+    peak: float
+    peak_step: float
+    warmup_end_step: float | None = Field(None, description="where the LR stopped rising (warm-up end)")
+    rise_start_step: float | None = None
+    rise_end_step: float | None = None
+    loss_before: float | None = None
+    loss_peak: float | None = None
+    lr_at_rise: float | None = None
+    recovered_below: float | None = Field(None, description="the loss fell back after the LR dropped")
+    exceeds: bool = False
+    explanation: str = ""
+
+
 class HistoryAnalysis(BaseModel):
     baseline: Baseline
     scale: float = Field(
@@ -186,3 +224,5 @@ class HistoryAnalysis(BaseModel):
     held_out: list[HeldOutCheck] = Field(default_factory=list)
     observations: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list, description="facts that would settle open questions")
+    learning_rate: LearningRateCheck | None = None

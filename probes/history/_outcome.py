@@ -12,7 +12,8 @@ import math
 
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history._heldout import _error, _metric_for
-from probes.history._models import HeldOutCheck, History, HistoryAnalysis, Series
+from probes.history._models import HeldOutCheck, History, HistoryAnalysis, Need, Series
+from rules.questions import QUESTIONS
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
 # final training loss as a fraction of the way from the floor to the baseline: the same rule as the
@@ -26,7 +27,11 @@ RISE_ABS = 0.05  # ...and risen by >= 5% of the scale: it is rising
 # small when < 1.4x or < 7.5% of the scale above it; in between the history cannot tell
 GAP_ABS, GAP_RATIO = 0.15, 1.5
 SMALL_GAP_ABS, SMALL_GAP_RATIO = 0.075, 1.4
-CONFIDENT_ACCURACY = 0.90  # accuracy this high with a loss above half the baseline: under-confident
+CONFIDENT_ACCURACY = 0.90
+LR_RULE = "(rule: the largest rise of the smoothed training loss >= 10% of the scale and >= 20% of its level, while the LR is >= 80% of a peak at least 2x its lowest)"
+_QUESTION_IDS = {
+    q.id for q in QUESTIONS
+}  # accuracy this high with a loss above half the baseline: under-confident
 
 
 def _fmt(x: float | None) -> str:
@@ -81,10 +86,25 @@ def train_answer(a: HistoryAnalysis) -> tuple[AnswerValue | None, str]:
                 f"train_loss_large = no: {text}, <= {FELL_TO:.0%}: it fits the training data far better than at the start",
             )
         return (
-            "unsure",
-            f"train_loss_large = unsure: {text}; give the number of classes or a trivial-predictor loss to judge it",
+            None,
+            f"train_loss_large: left open: {text}, more than {FELL_TO:.0%}; {NEED_TEXT}",
         )
-    return "unsure", "train_loss_large = unsure: no baseline and no usable first loss"
+    return None, f"train_loss_large: left open: no baseline and no usable first loss; {NEED_TEXT}"
+
+
+NEED_TEXT = (
+    "give --classes C (a classifier: the baseline is ln C) or --baseline LOSS (e.g. the variance of "
+    "the targets for an MSE) to settle it"
+)
+
+
+def train_need(a: HistoryAnalysis) -> Need:
+    return Need(
+        question="train_loss_large",
+        fact="classes",
+        options=["--classes C", "--baseline LOSS"],
+        why=a.baseline.explanation or "no trivial-predictor loss is known for this history",
+    )
 
 
 def _underconfident(history: History, series: Series, value: float, a: HistoryAnalysis) -> str | None:
@@ -92,7 +112,9 @@ def _underconfident(history: History, series: Series, value: float, a: HistoryAn
     mixup, soft targets), so the loss misjudges the model."""
     metric = _metric_for(history, series)
     ratio = _ratio_to_baseline(a, value)
-    if metric is None or not metric.higher_is_better or ratio is None or ratio < 0.5:
+    # without a baseline, a cross-entropy above ln 2 means under 50% average probability on the true class
+    high = ratio >= 0.5 if ratio is not None else value >= math.log(2)
+    if metric is None or not metric.higher_is_better or not high:
         return None
     finals = [v for v in metric.values if math.isfinite(v)]
     if not finals or "acc" not in metric.name.lower():
@@ -100,8 +122,9 @@ def _underconfident(history: History, series: Series, value: float, a: HistoryAn
     accuracy = 1 - _error(metric, finals[-1])
     if accuracy < CONFIDENT_ACCURACY:
         return None
+    where = f"{ratio:.0%} of the baseline" if ratio is not None else f"above ln 2 = {math.log(2):.3f}"
     return (
-        f"{series.name} {value:.4g} is {ratio:.0%} of the baseline while {metric.name} is {accuracy:.1%}: "
+        f"{series.name} {value:.4g} is {where} while {metric.name} is {accuracy:.1%}: "
         "right but under-confident predictions (label smoothing, mixup or soft targets?); judge this curve by its accuracy"
     )
 
@@ -112,6 +135,16 @@ def held_out_answer(
     q = "val_loss_large" if c.split == "val" else "test_loss_large"
     if c.final_value is None:
         return None, f"{q}: {c.name} has no finite value ({c.nonfinite} NaN/inf): left open"
+    if series.values and not math.isfinite(series.values[-1]):
+        tail = next(
+            i
+            for i in range(len(series.values) - 1, -1, -1)
+            if math.isfinite(series.values[i]) is False and (i == 0 or math.isfinite(series.values[i - 1]))
+        )
+        return None, (
+            f"{q}: left open: {c.name} ends in NaN/inf (from step {series.steps[tail]:g}; its last finite value "
+            f"{c.final_value:.4g} is not where the run ended)"
+        )
     s = a.scale
     ratio = _ratio_to_baseline(a, c.final_value)
     over = (
@@ -121,11 +154,10 @@ def held_out_answer(
     soft = _underconfident(history, series, c.final_value, a)
     if soft:
         return "unsure", f"{q} = unsure: {soft}"
+    beside = f"; beside it: {over} (the loss judges probabilities, the metric decisions)" if over else ""
     if ratio is not None and ratio >= TRAIN_LARGE:
         text = f"{c.name} ends at {c.final_value:.4g}, {ratio:.0%} of the baseline {a.baseline.value:.4g}"
-        if over:
-            return "unsure", f"{q} = unsure: {text}; but {over}"
-        return "yes", f"{q} = yes: {text}: no better than a trivial predictor"
+        return "yes", f"{q} = yes: {text}: no better than a trivial predictor{beside}"
     rise = c.final_value - (c.best_value if c.best_value is not None else c.final_value)
     rising = (c.generalization_loss or 0) >= RISE_GL and rise >= RISE_ABS * s
     gap, gap_ratio = c.gap_final, c.gap_ratio
@@ -145,9 +177,7 @@ def held_out_answer(
     )
     text = "; ".join(facts) + " " + rule
     if rising or gap_big:
-        if over:
-            return "unsure", f"{q} = unsure: {text}; but {over}"
-        return "yes", f"{q} = yes: {text}"
+        return "yes", f"{q} = yes: {text}{beside}"
     if gap is None and ratio is None:
         return "unsure", f"{q} = unsure: {text}; no training curve or baseline to compare with"
     # below the "large" line and no real gap to a small training loss: not large (the gap rules above
@@ -239,6 +269,29 @@ def build_outcome(
         rules.append(rule)
         if value is not None:
             answers["val_loss_large" if split == "val" else "test_loss_large"] = value
+    if train_value is None and a.train is not None and a.baseline.value is None:
+        a.needs.append(train_need(a))
+    lr = a.learning_rate
+    if lr is not None:
+        if lr.exceeds:
+            answers["learning_rate_exceeds_stability"] = "yes"
+            rules.append(f"learning_rate_exceeds_stability = yes: {lr.explanation} {LR_RULE}")
+        else:
+            rules.append(f"learning_rate_exceeds_stability: left open: {lr.explanation} {LR_RULE}")
+    if "test_set_available" in _QUESTION_IDS:
+        has_test = any(c.split == "test" for c in a.held_out)
+        answers["test_set_available"] = "yes" if has_test else "no"
+        rules.append(
+            f"test_set_available = {'yes' if has_test else 'no'}: "
+            + ("a test loss curve is in the history" if has_test else "no curve in the history is named test")
+        )
+    rules += [f"observed: {o}" for o in a.observations]
+    for c in a.held_out:
+        s = series_by_name.get(c.name)
+        if s is not None and s.values and not math.isfinite(s.values[-1]) and c.final_value is not None:
+            a.warnings.append(
+                f"{c.name} ends in NaN/inf: the model at the end of the run gives no usable held-out loss"
+            )
     rules += _describe(a)
     warnings = list(history.warnings) + list(a.warnings)
     warnings += [
@@ -246,6 +299,11 @@ def build_outcome(
         for c in a.held_out
         if c.metric_check and c.metric_check.verdict == "overconfidence"
     ]
+    data["needs"] = [n.model_dump(mode="json") for n in a.needs]
+    analysis = data.get("analysis")
+    if isinstance(analysis, dict):
+        analysis["needs"] = data["needs"]
+        analysis["warnings"] = list(a.warnings)
     return ProbeOutcome(
         probe="history",
         answers=answers,
@@ -286,7 +344,12 @@ def summarize(history: History, a: HistoryAnalysis, answers: dict[str, AnswerVal
             else ""
         )
         parts.append(f"Training loss ends at {t.final_level:.3g}{base}: {verdict}{trend}.")
+    parts += [f"{o[0].upper()}{o[1:]}." for o in a.observations]
+    if a.learning_rate is not None and a.learning_rate.exceeds:
+        parts.append(f"Learning rate too high for a phase: {a.learning_rate.explanation}.")
     parts += [f"Warning: {w}." for w in a.warnings[:1]]
+    if a.needs:
+        parts.append(f"To judge the training loss give {' or '.join(a.needs[0].options)}.")
     if not a.held_out:
         parts.append("No validation curve: overfitting cannot be judged from this history.")
         return " ".join(parts)
@@ -310,5 +373,7 @@ def summarize(history: History, a: HistoryAnalysis, answers: dict[str, AnswerVal
             f"It was lowest at {_where(c.best_step, c.best_epoch)} and rose {c.generalization_loss:.0f}% since{stop}."
         )
     if c.metric_check and c.metric_check.verdict == "overconfidence":
-        parts.append(f"But {c.metric_check.metric} kept improving: over-confidence, not plain overfitting.")
+        parts.append(
+            f"Beside that, {c.metric_check.metric} kept improving: the model grew over-confident (its loss judges probabilities)."
+        )
     return " ".join(parts)

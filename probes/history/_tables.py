@@ -18,6 +18,7 @@ from probes.history._models import Axis, History
 from probes.history._names import classify
 
 DELIMITERS = (",", "\t", ";")
+MAX_COLUMNS = 10_000  # a metrics table has tens of columns; 2 million columns is not one
 
 
 def _names_header(fields: list[str]) -> bool:
@@ -66,6 +67,10 @@ def _read_csv(lines: Iterable[str], source: str, delimiter: str) -> History:
     header = next(reader, None)
     if not header:
         raise ProbeError(f"{source}: empty CSV")
+    if len(header) > MAX_COLUMNS:
+        raise ProbeError(
+            f"{source}: CSV with {len(header):,} columns (more than {MAX_COLUMNS:,}): not a metrics table"
+        )
     step_col, epoch_col = _axis_columns(header)
     columns = [(i, h) for i, h in enumerate(header) if i not in (step_col, epoch_col) and classify(h)]
     loss_columns = [h for i, h in columns if (k := classify(h)) is not None and k.role == "loss"]
@@ -77,6 +82,7 @@ def _read_csv(lines: Iterable[str], source: str, delimiter: str) -> History:
     x: Axis = "step" if step_col is not None else "epoch" if epoch_col is not None else "index"
     builder = SeriesBuilder(x)
     rows = sparse = 0
+    runs, run_start, last_position = 1, 1, None
     for row in reader:
         if not row:
             continue
@@ -85,6 +91,11 @@ def _read_csv(lines: Iterable[str], source: str, delimiter: str) -> History:
         position = to_float(row[step_col]) if step_col is not None and step_col < len(row) else epoch
         if position is None:
             position = float(rows - 1)
+        if last_position is not None and position < last_position:
+            # the step/epoch counter went back: another run appended to the same file
+            builder.restart()
+            runs, run_start = runs + 1, rows
+        last_position = position
         filled = 0
         for i, name in columns:
             if i < len(row) and row[i] != "":
@@ -102,11 +113,18 @@ def _read_csv(lines: Iterable[str], source: str, delimiter: str) -> History:
         fmt = "lightning_csv"
     elif lower and lower[0] == "epoch":
         fmt = "keras_csv"
+    warnings = []
+    if runs > 1:
+        warnings.append(
+            f"the {'step' if x == 'step' else 'epoch'} counter starts again {runs - 1} time(s): {runs} runs appended "
+            f"in one file; only the last (from data row {run_start}) is analysed"
+        )
     return History(
         source=source,
         format=fmt,
         series=builder.build(),
         notes=[f"{rows} rows, loss columns: {', '.join(loss_columns)}"],
+        warnings=warnings,
     )
 
 

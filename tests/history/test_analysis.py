@@ -74,10 +74,43 @@ def test_class_priors_lower_the_baseline(write) -> None:
     assert history_outcome(spec, classes=2).answers["train_loss_large"] == "unsure"  # 27% of ln 2
 
 
-def test_classes_are_detected_from_a_first_loss_at_ln_c(write) -> None:
-    spec = _csv(write, "m.csv", {"loss": curve(20, math.log(10) + 0.003, 0.3)})
+def test_a_first_loss_at_ln_c_alone_is_no_baseline(write) -> None:
+    # issue 11: a loss near ln C is no evidence of C classes (LM and regression losses fall near
+    # some ln C too); the training-loss question stays open and the outcome names the fact to give
+    spec = _csv(write, "m.csv", {"loss": curve(20, math.log(10) + 0.003, 0.6)})
+    o = history_outcome(spec)
+    assert o.data["analysis"]["baseline"]["source"] == "none"
+    assert "train_loss_large" not in o.answers
+    assert o.data["needs"] == [
+        {
+            "question": "train_loss_large",
+            "fact": "classes",
+            "options": ["--classes C", "--baseline LOSS"],
+            "why": o.data["analysis"]["baseline"]["explanation"],
+        }
+    ]
+    assert "--classes" in o.summary
+    # given the count, the same file is judged: 0.6 / ln 10 = 26%, between the rules
+    assert history_outcome(spec, classes=10).answers["train_loss_large"] == "unsure"
+
+
+@pytest.mark.parametrize(
+    ("first_accuracy", "classes"),
+    [
+        (0.10, 10),  # chance 1/10 exactly: uniform predictions over 10 classes
+        (0.105, 10),  # within a tenth of chance (0.01)
+        (0.12, None),  # 0.02 above chance: the model already learned something, C not shown
+        (0.30, None),  # far above chance
+    ],
+)
+def test_ln_c_with_an_accuracy_at_chance_is_evidence(write, first_accuracy, classes) -> None:
+    # ground truth by construction: first loss ln 10 + 0.003 and a first accuracy at/off 1/10
+    n = 20
+    acc = [first_accuracy + (0.9 - first_accuracy) * i / (n - 1) for i in range(n)]
+    spec = _csv(write, "m.csv", {"loss": curve(n, math.log(10) + 0.003, 0.3), "accuracy": acc})
     baseline = history_outcome(spec).data["analysis"]["baseline"]
-    assert (baseline["classes"], baseline["source"]) == (10, "detected")
+    assert baseline["classes"] == classes
+    assert baseline["source"] == ("detected" if classes else "none")
 
 
 def test_bad_options_are_one_line_errors(write) -> None:
@@ -106,7 +139,8 @@ def test_generalization_loss_and_early_stopping() -> None:
 @pytest.mark.parametrize(
     ("accuracy", "verdict", "answer"),
     [
-        ([0.5, 0.6, 0.7, 0.75, 0.8, 0.82], "overconfidence", "unsure"),
+        # issue 11: over-confidence is reported beside overfitting, not instead of it
+        ([0.5, 0.6, 0.7, 0.75, 0.8, 0.82], "overconfidence", "yes"),
         ([0.5, 0.6, 0.7, 0.68, 0.64, 0.6], "metric_worse", "yes"),
         ([0.5, 0.6, 0.7, 0.70, 0.70, 0.701], "metric_flat", "yes"),
     ],

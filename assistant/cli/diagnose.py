@@ -28,15 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diagnose", help="diagnose from answers, a history or measurements; print the report")
     p.add_argument("--answers", metavar="FILE", help='JSON object {"question_id": "yes"|"no"|"unsure"}')
     add_source_options(p)
-    p.add_argument(
-        "--classes", type=int, metavar="C", help="number of classes, for a history's ln C baseline"
-    )
-    p.add_argument(
-        "--baseline",
-        type=float,
-        metavar="LOSS",
-        help="the training loss that counts as good enough (history)",
-    )
+    from assistant.cli.history import add_history_options
+
+    add_history_options(p)  # the same facts `traindoc history` takes, for --history
     p.add_argument("--json", action="store_true", help="print exactly one JSON report on stdout")
     p.add_argument(
         "--progress",
@@ -64,10 +58,11 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
     else:
         session.load_answers(answers)
     if args.history:
+        from assistant.cli.history import history_options
         from assistant.evidence import apply_outcome
         from probes.history import history_outcome
 
-        outcome = history_outcome(args.history, classes=args.classes, baseline=args.baseline)
+        outcome = history_outcome(args.history, **history_options(args))
         apply_outcome(session, outcome, AnswerSource.history)
     if args.setup or args.demo:
         from assistant.autorun import run_automatic

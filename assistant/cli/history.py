@@ -29,7 +29,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the outcome (answers, rules, analysis) as JSON")
     p.add_argument("--plot", metavar="FILE.svg", help="also write the curves as an SVG figure")
-    p.add_argument("--classes", type=int, help="number of classes: the baseline is ln C")
+    add_history_options(p)
+    p.add_argument("--log-y", action="store_true", help="logarithmic loss axis in the plots")
+    p.add_argument("--width", type=int, default=64, help="terminal plot width in characters")
+    p.add_argument("--height", type=int, default=14, help="terminal plot height in lines")
+    p.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto", help="colour the terminal plot"
+    )
+    p.set_defaults(handler=run)
+
+
+def add_history_options(p: argparse.ArgumentParser) -> None:
+    """The facts a history does not hold, shared by `history` and `diagnose --history`."""
+    p.add_argument(
+        "--classes",
+        type=int,
+        metavar="C",
+        help="number of classes: the baseline is ln C (uniform predictions)",
+    )
     p.add_argument(
         "--priors", metavar="P1,P2,...", help="class frequencies or counts: the baseline is their entropy"
     )
@@ -44,18 +61,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--baseline",
         type=float,
         metavar="LOSS",
-        help="loss of a trivial predictor (e.g. target variance for MSE)",
+        help="the loss of a trivial predictor (e.g. the target variance for MSE): the yardstick for 'large'",
     )
     p.add_argument(
         "--patience", type=int, default=3, help="early-stopping patience in evaluations (default 3)"
     )
-    p.add_argument("--log-y", action="store_true", help="logarithmic loss axis in the plots")
-    p.add_argument("--width", type=int, default=64, help="terminal plot width in characters")
-    p.add_argument("--height", type=int, default=14, help="terminal plot height in lines")
     p.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto", help="colour the terminal plot"
+        "--group",
+        metavar="PREFIX",
+        help="the model to analyse when the file logs several (cls for cls_loss/cls_val_loss)",
     )
-    p.set_defaults(handler=run)
+
+
+def history_options(args: argparse.Namespace) -> dict:
+    """The options of `add_history_options` as history_outcome keywords."""
+    return {
+        "classes": args.classes,
+        "priors": _priors(args.priors),
+        "label_smoothing": args.label_smoothing,
+        "baseline": args.baseline,
+        "patience": args.patience,
+        "group": args.group,
+    }
 
 
 def _priors(text: str | None) -> list[float] | None:
@@ -96,11 +123,18 @@ def _text(outcome, plot: str) -> str:
     data = outcome.data
     lines = [f"history: {data['source']} ({data['format']})"]
     lines += [f"  {n}" for n in data.get("notes", [])]
+    if data.get("group") is not None:
+        shown = ", ".join(g or "(plain)" for g in data.get("groups", []))
+        lines.append(f"  analysed group: {data['group'] or '(plain)'} of {shown} (--group to choose)")
     lines += ["", plot, outcome.summary, "", "Answers:"]
     lines += [f"  {q}: {v}" for q, v in outcome.answers.items()] or ["  (none: the history cannot tell)"]
     lines += ["", "Rules:"] + [f"  - {r}" for r in outcome.rules]
     if outcome.warnings:
         lines += ["", "Warnings:"] + [f"  ! {w}" for w in outcome.warnings]
+    needs = data.get("needs") or []
+    if needs:
+        lines += ["", "To settle what is left open:"]
+        lines += [f"  ? {n['question']}: give {' or '.join(n['options'])}" for n in needs]
     return "\n".join(lines) + "\n"
 
 
@@ -108,14 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from assistant.plots import Curve, svg_plot, terminal_plot
     from probes.history import history_outcome
 
-    outcome = history_outcome(
-        args.path,
-        classes=args.classes,
-        priors=_priors(args.priors),
-        label_smoothing=args.label_smoothing,
-        baseline=args.baseline,
-        patience=args.patience,
-    )
+    outcome = history_outcome(args.path, **history_options(args))
     curves_data = outcome.data.get("curves", [])
     curves = [
         Curve(c["name"], c["steps"], [math.nan if v is None else v for v in c["values"]]) for c in curves_data

@@ -184,6 +184,11 @@ def held_out_answer(
     # are what tells a held-out curve from the training curve)
     if not gap_small and (ratio is None or ratio >= TRAIN_LARGE):
         return "unsure", f"{q} = unsure: {text}: between the rules"
+    if train is None and ratio is None:
+        return (
+            None,
+            f"{q}: left open: {text}; it is as large as the training loss, which is not judged yet (no baseline)",
+        )
     if train != "no" and (ratio is None or ratio >= TRAIN_LARGE):
         # no gap, but the training loss itself is large or unclear: the held-out loss is just as large
         return (

@@ -213,7 +213,10 @@ def read_wandb_file(path: Path, limit: int) -> History:
     one_off = sorted(
         k
         for k, v in summary.items()
-        if not k.startswith("_") and k not in builder.names() and isinstance(v, int | float)
+        if not k.startswith("_")
+        and k not in _SKIP_KEYS
+        and k not in builder.names()
+        and isinstance(v, int | float)
     )
     if one_off:
         notes.append(f"summary-only values (not curves): {', '.join(one_off[:8])}")

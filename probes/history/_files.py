@@ -48,12 +48,14 @@ def whole_read_limit(limit: int) -> int:
 def read_text_bounded(path: Path, limit: int) -> str:
     """The whole file as text, never reading more than `limit` bytes (a file growing while read, or
     one whose reported size is wrong, is refused instead of read on)."""
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
+    size, data = path.stat().st_size, b""
+    if size <= limit:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    if size > limit or len(data) > limit:
         raise ProbeError(
-            f"{path} is over the {human_size(limit)} limit for a JSON or text history "
-            "(set TRAINDOC_HISTORY_MAX_BYTES to raise it)"
+            f"{path} is {human_size(max(size, limit + 1))}, over the {human_size(limit)} limit for a JSON or text "
+            "history, which is parsed whole (set TRAINDOC_HISTORY_MAX_BYTES to raise it)"
         )
     return data.decode("utf-8", errors="replace")
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from probes.base import ProbeError
 from probes.history._builder import SeriesBuilder, to_float
+from probes.history._files import MAX_LINE_BYTES
 from probes.history._hf import add_record, describe_eval_sets, is_summary
 from probes.history._models import History
 from probes.history._names import classify
@@ -129,7 +130,15 @@ def _history(builder: SeriesBuilder, source: str, notes: list[str], runs: int) -
 
 
 def read_text_log(text: str, source: str) -> History:
-    lines = [seg for line in text.replace("\b", "").split("\n") for seg in line.split("\r") if seg.strip()]
+    # a line over 1 MB is a dump (a printed tensor, binary junk), not a log record: skipped, so the
+    # regular expressions never run over a huge line
+    lines = [
+        seg
+        for line in text.replace("\b", "").split("\n")
+        if len(line) <= MAX_LINE_BYTES
+        for seg in line.split("\r")
+        if seg.strip()
+    ]
     dicts = [d for d in (_python_dict(line) for line in lines) if d is not None]
     if any(any("loss" in str(k) for k in d) for d in dicts):
         return _read_hf_lines(dicts, source)

@@ -24,8 +24,8 @@ Format = Literal["tfevents", "json", "jsonl", "csv", "text"]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 # JSON and text logs are parsed whole and a parsed JSON takes ~10x its size in memory: a lower cap
 # for them, so a large file is refused before memory is spent (CSV and event files are streamed)
-WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024
-MAX_LINE_BYTES = 1024 * 1024  # a history's rows are short; a longer line is not a training log
+WHOLE_READ_MAX_BYTES = 64_000_000
+MAX_LINE_BYTES = 1_000_000  # a history's rows are short; a longer line is not a training log
 SNIFF_BYTES = 64 * 1024
 _WALK_LIMIT = 20_000  # directory entries looked at, so a home directory is not crawled
 _SKIP_DIRS = {".git", "__pycache__", "node_modules", ".venv", "venv", "wandb", "mlruns", ".ipynb_checkpoints"}

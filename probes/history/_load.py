@@ -13,6 +13,7 @@ from probes.history._files import (
     Candidate,
     check_size,
     find_in_directory,
+    human_size,
     max_bytes,
     read_head,
     read_text_bounded,
@@ -114,7 +115,7 @@ def bounded_lines(fh: TextIO, source: str, max_line: int = MAX_LINE_BYTES) -> It
         number += 1
         if len(line) > max_line:
             raise ProbeError(
-                f"{source}: line {number} is longer than {max_line // 1024} KB: not a training-history table "
+                f"{source}: line {number} is longer than {human_size(max_line)}: not a training-history table "
                 "(rows of a metrics CSV are short)"
             )
         yield line

@@ -277,3 +277,28 @@ def test_history_text_names_what_would_settle_the_open_question() -> None:
     assert run.code == 0, run.stderr
     assert "To settle what is left open:" in run.stdout
     assert "train_loss_large: give --classes C or --baseline LOSS" in run.stdout
+
+
+def test_restarted_steps_in_a_trainer_state_keep_the_last_run(tmp_path) -> None:
+    # two real log_history lists concatenated (a second run written into the same state): the step
+    # counter goes back; the analysis must equal the last run's own
+    first = json.loads(real("Ayaa220").read_text())
+    second = json.loads(real("Jaypee34__Sentiment").read_text())
+    merged = {**second, "log_history": first["log_history"] + second["log_history"]}
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(merged))
+    o = history_outcome(str(path))
+    assert any("2 runs in one log_history" in w for w in o.warnings)
+    alone = history_outcome(str(real("Jaypee34__Sentiment")))
+    assert o.answers == alone.answers and o.data["curves"] == alone.data["curves"]
+
+
+def test_restarted_epochs_in_json_records_keep_the_last_run(tmp_path) -> None:
+    rows = [line.split(",") for line in real("BurakErguvn").read_text().splitlines()[1:]]
+    other = [line.split(",") for line in real("Aditya24jar").read_text().splitlines()[1:]]
+    records = [{"epoch": int(r[0]), "loss": float(r[2]), "val_loss": float(r[4])} for r in other + rows]
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(records))
+    h = load_history(path)
+    assert any("2 runs in one file" in w for w in h.warnings)
+    assert next(s for s in h.series if s.name == "loss").values == [float(r[2]) for r in rows]

@@ -2,14 +2,17 @@
 
 Hugging Face saves the model's `config.json` in every checkpoint directory (`num_labels`, or
 `id2label` with one entry per class); Lightning's CSVLogger and TensorBoardLogger save the module's
-hyperparameters as `hparams.yaml` in the same `version_N/` folder. Only small files are read, and
-only the few keys that tell the number of classes or the label smoothing.
+hyperparameters as `hparams.yaml` in the same `version_N/` folder; Keras's ModelCheckpoint saves a
+`.keras` zip whose `config.json` holds the layers and the compiled loss (`model.to_json()` files are
+the same JSON without the zip). Only small files (or zip members) are read, and only the few keys
+that tell the number of classes or the label smoothing.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,73 @@ def _from_yaml(text: str) -> dict[str, Any]:
     return out
 
 
+_CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy", "CategoricalCrossentropy")
+
+
+def _loss_of(compile_config: object) -> tuple[str, dict[str, Any]]:
+    loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
+    if isinstance(loss, dict):
+        config = loss.get("config") if isinstance(loss.get("config"), dict) else {}
+        return str(loss.get("class_name", "")), config
+    return str(loss or ""), {}
+
+
+def _from_keras(text: str) -> dict[str, Any]:
+    """Classes from a Keras model config: the last Dense layer's units when it is a softmax (or
+    logits under a categorical cross-entropy); one sigmoid unit is a binary classifier."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict) or "class_name" not in data:
+        return {}
+    layers = (data.get("config") or {}).get("layers") if isinstance(data.get("config"), dict) else None
+    dense = [
+        layer.get("config", {})
+        for layer in layers or []
+        if isinstance(layer, dict)
+        and layer.get("class_name") == "Dense"
+        and isinstance(layer.get("config"), dict)
+    ]
+    if not dense:
+        return {}
+    units, activation = dense[-1].get("units"), dense[-1].get("activation")
+    loss, loss_config = _loss_of(data.get("compile_config"))
+    out: dict[str, Any] = {}
+    if (
+        isinstance(units, int)
+        and units >= 2
+        and (activation == "softmax" or any(c in loss for c in _CATEGORICAL))
+    ):
+        out["num_classes"] = units
+    elif units == 1 and activation == "sigmoid":
+        out["num_classes"] = 2
+    smoothing = loss_config.get("label_smoothing")
+    if out and isinstance(smoothing, int | float) and 0 < smoothing < 1:
+        out["label_smoothing"] = float(smoothing)
+    return out
+
+
+def _keras_zip(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > _MAX:
+                return None
+            return archive.read(info).decode("utf-8", errors="replace")
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return None
+
+
+def _keras_configs(folder: Path) -> list[tuple[str | None, Path]]:
+    try:
+        models = sorted(folder.glob("*.keras"), key=lambda p: p.stat().st_mtime, reverse=True)[:3]
+        jsons = sorted(p for p in folder.glob("*.json") if "model" in p.name.lower())[:3]
+    except OSError:
+        return []
+    return [(_keras_zip(p), p) for p in models] + [(_read_small(p), p) for p in jsons]
+
+
 def config_beside(log: Path) -> tuple[dict[str, Any], str] | None:
     """The class-count and smoothing keys of the config saved beside `log`, and where they came from."""
     folder = log if log.is_dir() else log.parent
@@ -64,4 +134,7 @@ def config_beside(log: Path) -> tuple[dict[str, Any], str] | None:
         text = _read_small(candidate)
         if text is not None and (found := parse(text)):
             return found, str(candidate)
+    for text, path in _keras_configs(folder):
+        if text is not None and (found := _from_keras(text)):
+            return found, f"{path} (the saved Keras model)"
     return None

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 
 import pytest
 
 from probes.base import ProbeError
 from probes.history import history_outcome, load_history
 from tests.conftest import REAL_HISTORIES, assert_one_line_error, run_cli
-from tests.history.conftest import all_real, real
+from tests.history.conftest import DATA, all_real, real
 
 JAYPEE_DIR = REAL_HISTORIES / "run_dirs" / "Jaypee34__Sentiment-Analysis-for-Customer-Feedback"
 
@@ -302,3 +303,36 @@ def test_restarted_epochs_in_json_records_keep_the_last_run(tmp_path) -> None:
     h = load_history(path)
     assert any("2 runs in one file" in w for w in h.warnings)
     assert next(s for s in h.series if s.name == "loss").values == [float(r[2]) for r in rows]
+
+
+KERAS_RUN = DATA / "keras_run"  # written by real Keras 3.15.1 (tests/history/keras_writer.py)
+
+
+def test_the_saved_keras_model_beside_the_csv_log_gives_the_class_count() -> None:
+    # keras_writer.py trains a 4-class softmax classifier; its model.keras config says Dense(4, softmax)
+    o = history_outcome(str(KERAS_RUN / "training.log"))
+    b = o.data["analysis"]["baseline"]
+    assert (b["classes"], b["source"]) == (4, "file")
+    assert "model.keras" in b["explanation"]
+    assert o.answers["train_loss_large"] == "no"  # 0.19 / ln 4 = 14%
+
+
+def test_keras_model_configs_are_read_by_their_last_dense_layer(tmp_path) -> None:
+    log = tmp_path / "training.log"
+    log.write_bytes((KERAS_RUN / "training.log").read_bytes())
+    config = json.loads(zipfile.ZipFile(KERAS_RUN / "model.keras").read("config.json"))
+    last = config["config"]["layers"][-1]["config"]
+    # logits under a categorical cross-entropy with label smoothing: still C = units, and a floor
+    last["activation"] = "linear"
+    config["compile_config"]["loss"] = {
+        "class_name": "CategoricalCrossentropy",
+        "config": {"from_logits": True, "label_smoothing": 0.1},
+    }
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    b = history_outcome(str(log)).data["analysis"]["baseline"]
+    assert b["classes"] == 4 and b["floor"] > 0
+    # a regression head (one linear unit) says nothing about classes
+    last["units"], last["activation"] = 1, "linear"
+    config["compile_config"]["loss"] = "mse"
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    assert history_outcome(str(log)).data["analysis"]["baseline"]["source"] == "none"

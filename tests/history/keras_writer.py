@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 
-
 def main(out: Path) -> None:
     import keras  # only in the side environment that writes the fixture
     import numpy as np

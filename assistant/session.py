@@ -66,27 +66,14 @@ class Evaluates(Protocol):
 def settle(engine: Evaluates, answers: Mapping[str, str]) -> tuple[dict[str, str], Derivation]:
     """The answers that are on the path, and the derivation from them.
 
-    An answer counts only once a rule, fed by answers that already count, has asked its question:
-    the path grows from the start, so no answer can put itself on the path (answers to the
-    curvature questions must not conclude the optimization issue that is the only reason to ask
-    them). An answer off the path is kept, inactive, and comes back when the path reaches its
-    question. Measured-only questions count from the start: a measurement is a fact wherever it was
-    taken. (The ask rules test measured-only answers only negatively, so the path only grows.)
-
-    Fast path: drop off-path answers until nothing changes (one or two derivations), then check
-    from that derivation's own firings that every answer kept is reached from the start; only if
-    one is not (an answer that would put itself on the path) grow the path step by step.
+    Grows the path from the start: an answer counts only once a rule, fed by answers that already
+    count, has asked its question. So no answer can put itself on the path (answers to the curvature
+    questions must not conclude the optimization issue that is the only reason to ask them); an
+    answer off the path is kept, inactive, and comes back when the path reaches its question.
+    Measured-only questions count from the start: a measurement is a fact wherever it was taken.
+    The ask rules test measured-only answers only negatively, so the path only grows and this ends
+    (one derivation per step of the path; the engine's memo makes the repeated ones lookups).
     """
-    active = dict(answers)
-    for _ in range(len(KNOWLEDGE.questions) + 2):
-        derivation = engine.evaluate(active)
-        on_path = set(derivation.asked) | _MEASURED_ONLY
-        next_active = {q: v for q, v in active.items() if q in on_path}
-        if next_active == active:
-            break
-        active = next_active
-    if _grounded(derivation, active):
-        return active, derivation
     active = {q: v for q, v in answers.items() if q in _MEASURED_ONLY}
     for _ in range(len(KNOWLEDGE.questions) + 2):
         derivation = engine.evaluate(active)
@@ -96,24 +83,6 @@ def settle(engine: Evaluates, answers: Mapping[str, str]) -> tuple[dict[str, str
             break
         active = next_active
     return active, derivation
-
-
-def _grounded(derivation: Derivation, active: Mapping[str, str]) -> bool:
-    """Whether every active answer is reached from the start through the derivation's firings."""
-    reached_q = set(_MEASURED_ONLY)
-    reached_f: set[str] = set()
-    pending = list(derivation.firings)
-    progress = True
-    while progress:
-        progress = False
-        for firing in list(pending):
-            if all(q in reached_q or q not in active for q in firing.answers) and reached_f.issuperset(
-                firing.findings
-            ):
-                pending.remove(firing)
-                progress = True
-                (reached_q if firing.kind == "ask" else reached_f).add(firing.target)
-    return reached_q.issuperset(active)
 
 
 _MEASURED_ONLY = frozenset(q for q, spec in KNOWLEDGE.questions.items() if not spec.asked)

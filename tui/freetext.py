@@ -47,6 +47,7 @@ QUESTION_ORDER: tuple[str, ...] = (
     "loss_diverged",
     "test_loss_large",
     "val_loss_large",
+    "test_set_available",
 )
 
 # "Large" against the trivial predictor, the rule the baselines probe states (probes/baselines.py;

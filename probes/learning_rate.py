@@ -26,7 +26,15 @@ from typing import Any, cast
 
 import torch
 
-from probes.base import AnswerValue, ProbeError, ProbeOutcome, ProbeProgress, TrainingDiverged
+from probes.base import (
+    AnswerValue,
+    ProbeError,
+    ProbeOutcome,
+    ProbeProgress,
+    StopCheck,
+    TrainingDiverged,
+    never_stop,
+)
 from probes.context import ProbeContext
 from probes.hessian import HessianOperator, flatten, lanczos
 from probes.history import History, Series, analyse
@@ -110,8 +118,17 @@ class _Preconditioned:
         return self.scale * self.operator(self.scale * vector.to(self.device, self.dtype))
 
 
-def _lambda_max(operator: Any, max_hvp: int, tolerance: float, seed: int) -> tuple[float, bool]:
-    run = lanczos(cast(HessianOperator, operator), max_iter=max_hvp, tol=tolerance, seed=seed)
+def _lambda_max(
+    operator: Any, max_hvp: int, tolerance: float, seed: int, should_stop: StopCheck = never_stop
+) -> tuple[float, bool]:
+    run = lanczos(
+        cast(HessianOperator, operator),
+        max_iter=max_hvp,
+        tol=tolerance,
+        seed=seed,
+        should_stop=should_stop,
+        probe="learning_rate",
+    )
     scale = max(abs(run.lambda_max), 1e-12)
     converged = run.converged or run.error_bound_max <= tolerance * scale
     return run.lambda_max, converged
@@ -154,6 +171,7 @@ def measure_point(
     samples: int,
     max_hvp: int,
     tolerance: float,
+    should_stop: StopCheck = never_stop,
 ) -> PointSharpness:
     """Rebuild the model at the snapshot and measure lambda_max (and the preconditioned one)."""
     device = resolve_device(setup.device)
@@ -167,7 +185,7 @@ def measure_point(
         if not math.isfinite(operator.loss):
             raise ProbeError(f"the loss at the {where} (step {snapshot.step}) is {operator.loss}")
         try:
-            lam, converged = _lambda_max(operator, max_hvp, tolerance, setup.seed)
+            lam, converged = _lambda_max(operator, max_hvp, tolerance, setup.seed, should_stop)
             point = PointSharpness(where, snapshot.step, snapshot.loss, lam, converged)
             if rule.adaptive:
                 scale = preconditioner(rule, snapshot, names, operator.names)
@@ -285,8 +303,14 @@ def learning_rate_probe(
     ctx: ProbeContext, *, samples: int = 1024, max_hvp: int = 40, tolerance: float = 1e-2
 ) -> ProbeOutcome:
     started = time.perf_counter()
-    if samples < 1 or max_hvp < 2 or not tolerance > 0:
-        raise ProbeError("samples >= 1, max_hvp >= 2 and tolerance > 0 are needed", field="samples")
+    for name, ok, need in (
+        ("samples", samples >= 1, "at least 1"),
+        ("max_hvp", max_hvp >= 2, "at least 2"),
+        ("tolerance", tolerance > 0, "positive"),
+    ):
+        if not ok:  # checked before anything trains
+            value = {"samples": samples, "max_hvp": max_hvp, "tolerance": tolerance}[name]
+            raise ProbeError(f"{name} must be {need} (got {value})", field=name)
     setup = ctx.setup
     record = _training_record(ctx)
     rule = StepRule.of(record.optimizer)
@@ -306,7 +330,8 @@ def learning_rate_probe(
                 samples=samples,
                 max_hvp=max_hvp,
                 tolerance=tolerance,
-            )  # fmt: skip
+                should_stop=ctx.should_stop,
+            )
         )
     answer, rules = decide(points, rule, shape)
     rates = [p.largest_stable_rate for p in points if p.largest_stable_rate is not None]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from probes.base import ProbeError
 from probes.context import ProbeContext
 from probes.learning_rate import PointSharpness, RunShape, decide, learning_rate_probe, run_shape
 from probes.setup import Setup
@@ -122,3 +123,15 @@ def test_adam_preconditioned_sharpness_matches_the_closed_form():
     assert last["exceeds"] == (truth > 38 / lr)
     first = outcome.data["points"][0]
     assert first["preconditioned"] is None and "no optimizer state" in first["note"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("samples", 0, "samples must be at least 1"), ("max_hvp", 1, "max_hvp must be at least 2"),
+     ("tolerance", 0.0, "tolerance must be positive")],
+)  # fmt: skip
+def test_bad_options_are_one_line_before_any_training(option, value, message):
+    ctx = ProbeContext(linear(lambda p: torch.optim.SGD(p, lr=0.01)))
+    with pytest.raises(ProbeError, match=message) as info:
+        learning_rate_probe(ctx, **{option: value})
+    assert info.value.field == option and ctx.trainings == 0

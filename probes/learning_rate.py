@@ -246,12 +246,28 @@ def points_to_measure(record: TrainingRecord) -> list[tuple[str, Snapshot]]:
 
 
 def decide(points: list[PointSharpness], rule: StepRule, shape: RunShape) -> tuple[AnswerValue, list[str]]:
-    """yes when a measured point exceeds its limit (Adam-type: only before a spike or divergence);
-    no when every measured point is within a converged limit; unsure otherwise, with the numbers."""
+    """yes when a measured point exceeds its limit on a run that spiked or diverged, or (SGD) at a
+    point after initialization; no when every measured point is within a converged limit; unsure
+    otherwise, with the numbers.
+
+    Above the limit only at initialization on a run that neither spiked nor diverged is no proof:
+    gradient descent can catapult out of a sharp start into a flatter region and train on (Lewkowycz
+    et al. 2020). Adam-type optimizers train AT their edge and stabilize themselves there (Cohen et
+    al. 2022), so for them only a spike or divergence makes "above" a "yes".
+    """
     rules = [_point_rule(p, rule) for p in points]
     over = [p for p in points if p.exceeds]
-    if over and (rule.sgd or shape.diverged or shape.spiked):
+    troubled = shape.diverged or shape.spiked
+    later = any(p.where != "initialization" for p in over)
+    if over and (troubled or (rule.sgd and later)):
         return "yes", rules
+    if over and rule.sgd:
+        rules.append(
+            "above the limit at initialization only, and the run neither spiked nor diverged: gradient "
+            "descent can leave a sharp start for a flatter region and train on (the catapult of "
+            "Lewkowycz et al. 2020), so this is no proof the rate is too high -> unsure"
+        )
+        return "unsure", rules
     if over:
         rules.append(
             f"{rule.optimizer} is above its adaptive limit but the run neither spiked nor diverged: "

@@ -92,7 +92,10 @@ class TrainingRecord:
                     f"the loss jumped to {loss:.4g} at step {step}, above its start {finite[0]:.4g} "
                     f"and {loss / min(finite):.1f}x its lowest {min(finite):.4g}"
                 )
-        if self.trouble_step is None and (step == 0 or step % every == 0):
+        # every `every` steps, and at steps 1, 2, 4, ... before that: instability often shows in
+        # the first few steps, and Adam's state needs one step to exist
+        early = step < every and step & (step - 1) == 0
+        if self.trouble_step is None and (early or step % every == 0):
             snap = Snapshot(
                 step=step,
                 loss=loss,

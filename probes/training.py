@@ -74,6 +74,8 @@ class TrainingRecord:
     last_sane: Snapshot | None = None
     trouble_step: int | None = None  # first NaN/inf or spike
     trouble: str | None = None
+    start: float | None = None  # the first finite step loss
+    lowest: float | None = None  # the lowest finite step loss so far
     optimizer: torch.optim.Optimizer | None = None
     optimizer_names: list[str | None] = field(default_factory=list)  # parameter name per state index
     finished: bool = False
@@ -82,16 +84,25 @@ class TrainingRecord:
         self, step: int, loss: float, model: nn.Module, opt: torch.optim.Optimizer, every: int
     ) -> None:
         """Called with each step's loss before the update: snapshot while the run is sane."""
-        finite = [v for v in self.step_losses if math.isfinite(v)]
         if self.trouble_step is None:
+            start, lowest = self.start, self.lowest
             if not math.isfinite(loss):
                 self.trouble_step, self.trouble = step, f"the loss turned {loss} at step {step}"
-            elif finite and loss >= finite[0] and loss >= SPIKE_FACTOR * min(finite) and loss > min(finite):
+            elif (
+                start is not None
+                and lowest is not None
+                and loss >= start
+                and loss > lowest
+                and loss >= SPIKE_FACTOR * lowest
+            ):
                 self.trouble_step = step
                 self.trouble = (
-                    f"the loss jumped to {loss:.4g} at step {step}, above its start {finite[0]:.4g} "
-                    f"and {loss / min(finite):.1f}x its lowest {min(finite):.4g}"
+                    f"the loss jumped to {loss:.4g} at step {step}, above its start {start:.4g} "
+                    f"and {loss / lowest:.1f}x its lowest {lowest:.4g}"
                 )
+            if math.isfinite(loss):  # running figures: O(1) per step
+                self.start = loss if self.start is None else self.start
+                self.lowest = loss if self.lowest is None else min(self.lowest, loss)
         # every `every` steps, and at steps 1, 2, 4, ... before that: instability often shows in
         # the first few steps, and Adam's state needs one step to exist
         early = step < every and step & (step - 1) == 0

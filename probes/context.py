@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from probes.base import ProgressCallback, StopCheck, never_stop, no_progress
 from probes.setup import Setup
-from probes.training import TrainedModel, train_model
+from probes.training import TrainedModel, TrainingRecord, train_model
 
 T = TypeVar("T")
 
@@ -35,13 +35,34 @@ class ProbeContext:
         depth = self.setup.depth if depth is None else depth
         seed = self.setup.seed if seed is None else seed
 
+        user = (depth, seed) == (self.setup.depth, self.setup.seed)
+
         def run() -> TrainedModel:
             self.trainings += 1
             return train_model(
-                self.setup, depth, seed=seed, progress=self.progress, should_stop=self.should_stop
+                self.setup,
+                depth,
+                seed=seed,
+                progress=self.progress,
+                should_stop=self.should_stop,
+                # only the user's own run is recorded: the learning-rate check measures that one
+                record=self.record(depth, seed, fresh=True) if user else None,
             )
 
         return self.cached(f"trained:{depth}:{seed}", run)
+
+    def record(
+        self, depth: int | None = None, seed: int | None = None, *, fresh: bool = False
+    ) -> TrainingRecord:
+        """The step losses and snapshots of the last training run of (depth, seed); kept even when
+        that run diverged, so the learning-rate check can measure where the run was still sane."""
+        depth = self.setup.depth if depth is None else depth
+        seed = self.setup.seed if seed is None else seed
+        key = f"record:{depth}:{seed}"
+        with self._lock:
+            if fresh or key not in self._cache:
+                self._cache[key] = TrainingRecord()
+            return self._cache[key]
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         with self._lock:

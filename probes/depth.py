@@ -31,6 +31,9 @@ from probes.training import build_model
 RELATIVE_FLOOR = 0.10
 # ...and never smaller than this share of the trivial loss, so two variants both near zero are equal.
 TRIVIAL_FLOOR = 0.01
+# A final training loss above this many times the trivial predictor's has blown up: the run is
+# reported as such and kept out of the averages and the noise estimate.
+BLOWUP_FACTOR = 3.0
 # One-sided 95% quantiles of Student's t by degrees of freedom (the pooled seed-noise estimate's).
 _T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860, 9: 1.833,
         10: 1.812, 12: 1.782, 15: 1.753, 20: 1.725, 30: 1.697, 60: 1.671}  # fmt: skip
@@ -58,6 +61,7 @@ class Rung:
     seconds: float = 0.0
     parameters: int | None = None
     failed: str | None = None  # the variant could not be built: left out of every comparison
+    shapes: list[tuple[int, ...]] | None = None  # parameter shapes: equal everywhere = same model
 
     @property
     def mean(self) -> float:
@@ -108,6 +112,7 @@ class Noise:
 
 
 def pooled_noise(rungs: Sequence[Rung]) -> Noise:
+    """The seed noise of THESE rungs (a rung that blew up has no noise to pool: it is reported)."""
     num, df = 0.0, 0
     for rung in rungs:
         if len(rung.losses) >= 2 and not rung.diverged:
@@ -116,7 +121,9 @@ def pooled_noise(rungs: Sequence[Rung]) -> Noise:
     return Noise(math.sqrt(num / df) if df else 0.0, df)
 
 
-def compare(worse: Rung, better: Rung, noise: Noise, trivial: float) -> Comparison:
+def compare(worse: Rung, better: Rung, noise: Noise | None, trivial: float) -> Comparison:
+    """`noise` None: the noise of the two rungs being compared (docs/probes.md), never of the others."""
+    noise = pooled_noise([worse, better]) if noise is None else noise
     diff = worse.mean - better.mean
     counts = (max(len(worse.losses), 1), max(len(better.losses), 1))
     noise_margin = noise.margin(*counts)
@@ -148,14 +155,28 @@ def _loss_text(value: float) -> str:
     return "diverged" if math.isinf(value) else f"{value:.4g}"
 
 
+def same_model(rungs: Sequence[Rung]) -> bool:
+    """Every built variant has the same parameter shapes: `Setup.model` ignores its depth."""
+    shapes = {tuple(r.shapes) for r in rungs if r.shapes is not None}
+    return len(shapes) == 1 and sum(r.shapes is not None for r in rungs) >= 2
+
+
+SAME_MODEL_RULE = (
+    "every depth built the same model (identical parameter shapes): Setup.model ignores its depth "
+    "argument, so the ladder compares a model with itself -> unsure. Fix the setup: make model(depth) "
+    "build `depth` hidden layers (e.g. nn.Sequential of depth Linear+activation blocks)"
+)
+
+
 def decide(
     rungs: Sequence[Rung], user_depth: int, reference_loss: float | None, trivial: float
 ) -> DepthDecision:
     """The decision rules, on numbers alone (tested table-driven).
 
     deeper_model_worse: your depth against the best shallower variant; when nothing in the ladder is
-    shallower than yours, the deeper variants against yours. simple_model_better: the easy reference
-    against the best variant of any depth.
+    shallower than yours, the deeper variants against yours; every margin from the seed noise of the
+    two rungs compared. Unsure when the variants are one and the same model. simple_model_better:
+    the easy reference against YOUR model (your depth), not the best depth.
     """
     usable = sorted(
         (r for r in rungs if r.failed is None and (r.losses or r.diverged)), key=lambda r: r.depth
@@ -171,19 +192,28 @@ def decide(
         shallower = [r for r in usable if r.depth < user.depth]
         if shallower:
             best = min(shallower, key=lambda r: r.mean)
-            comparison = compare(user, best, noise, trivial)
+            comparison = compare(user, best, None, trivial)
         else:
-            candidates = [compare(r, user, noise, trivial) for r in usable if r.depth > user.depth]
+            candidates = [compare(r, user, None, trivial) for r in usable if r.depth > user.depth]
             comparison = max(candidates, key=lambda c: (c.verdict, c.difference - c.margin))
         answer = "unsure" if comparison.sureness == "undecided" else ("yes" if comparison.verdict else "no")
         rules.append(_comparison_rule(comparison, usable))
+        if same_model(usable):
+            answer = "unsure"
+            rules.append(SAME_MODEL_RULE)
+    rules += [
+        f"depth {r.depth} blew up (seeds {r.diverged}): counted as worse than any finite loss, "
+        "left out of the noise estimate"
+        for r in usable
+        if r.diverged
+    ]
     others = [
         (a.depth, b.depth)
         for a in usable
         for b in usable
-        if a.depth > b.depth and compare(a, b, noise, trivial).verdict
+        if a.depth > b.depth and compare(a, b, None, trivial).verdict
     ]
-    simple, ref_rule, ref_data = _reference(usable, reference_loss, noise, trivial)
+    simple, ref_rule, ref_data = _reference(user, reference_loss, trivial, user_depth)
     rules.append(ref_rule)
     return DepthDecision(answer, simple, rules, comparison, ref_data, noise, others)
 
@@ -191,7 +221,10 @@ def decide(
 def _noise_rule(noise: Noise) -> str:
     if noise.df == 0:
         return "seed noise not measured (one seed per depth): only the 10% floor guards the margin"
-    return f"seed noise: pooled standard deviation {noise.sigma:.3g} over {noise.df} degrees of freedom"
+    return (
+        f"seed noise: standard deviation {noise.sigma:.3g} pooled over every depth ({noise.df} degrees "
+        "of freedom), for reference; each comparison uses the noise of the two rungs it compares"
+    )
 
 
 def _comparison_rule(c: Comparison, rungs: Sequence[Rung]) -> str:
@@ -200,38 +233,57 @@ def _comparison_rule(c: Comparison, rungs: Sequence[Rung]) -> str:
     return (
         f"depth {c.worse} reaches {_loss_text(worse.mean)} vs depth {c.better} {_loss_text(better.mean)}: "
         f"difference {c.difference:.4g} against margin {c.margin:.4g} "
-        f"(max of t95 x seed noise {c.noise_margin:.3g}, {RELATIVE_FLOOR:.0%} of the better loss and "
+        f"(max of t95 x the seed noise of these two depths {c.noise_margin:.3g}, "
+        f"{RELATIVE_FLOOR:.0%} of the better loss and "
         f"{TRIVIAL_FLOOR:.0%} of the trivial loss = {c.floor:.3g}) -> deeper "
         f"{'worse' if c.verdict else 'not worse'} ({c.sureness})"
     )
 
 
 def _reference(
-    rungs: Sequence[Rung], reference: float | None, noise: Noise, trivial: float
+    user: Rung | None, reference: float | None, trivial: float, user_depth: int
 ) -> tuple[AnswerValue, str, dict[str, Any] | None]:
-    finite = [r for r in rungs if math.isfinite(r.mean)]
+    """The easy model against the user's model at the user's depth.
+
+    yes: the user's mean is above the reference by more than the margin (t95 x the noise of the
+    user's mean, 10% of the reference, 1% of the trivial loss), or EVERY run of the user's recipe
+    (the user's own included) is above the reference by more than the floor -- the reference is
+    deterministic, and a function the model class contains was missed by each run. no: the user's
+    mean is within the floor of the reference or below. unsure in between.
+    """
     if reference is None:
         return "unsure", "no easy reference model was fitted: simple_model_better left unsure", None
-    if not finite:
-        return (
-            "yes",
-            f"the reference reaches {reference:.4g}; every depth blew up -> simple model better",
-            None,
+    if user is None or not (user.losses or user.diverged):
+        return "unsure", f"your depth {user_depth} was not trained: simple_model_better left unsure", None
+    if user.diverged:
+        rule = (
+            f"the reference reaches {reference:.4g}; your depth {user.depth} blew up -> simple model better"
         )
-    best = min(finite, key=lambda r: r.mean)
-    diff = best.mean - reference
-    noise_margin = noise.margin(max(len(best.losses), 1))
+        return "yes", rule, {"reference_loss": reference, "user_depth": user.depth, "user_loss": None}
+    diff = user.mean - reference
+    noise_margin = pooled_noise([user]).margin(len(user.losses))
     floor = max(RELATIVE_FLOOR * reference, TRIVIAL_FLOOR * trivial)
     margin = max(noise_margin, floor)
-    better = diff > margin
-    data = {"reference_loss": reference, "best_depth": best.depth, "best_loss": best.mean,
-            "difference": diff, "margin": margin}  # fmt: skip
+    every_run = all(v - reference > floor for v in user.losses)
+    answer: AnswerValue = "yes" if diff > margin or every_run else ("no" if diff <= floor else "unsure")
+    data = {"reference_loss": reference, "user_depth": user.depth, "user_loss": user.mean,
+            "difference": diff, "margin": margin, "floor": floor, "every_run_worse": every_run}  # fmt: skip
+    why = {
+        "yes": "the easy model fits better than yours"
+        + (
+            ""
+            if diff > margin
+            else f" (every one of your {len(user.losses)} runs is above it by more than the floor)"
+        ),
+        "no": "the easy model is not better than yours (within the floor)",
+        "unsure": "the runs of your recipe disagree: some come within the floor of the easy model -> unsure",
+    }[answer]
     rule = (
-        f"easy reference reaches {reference:.4g}, the best depth ({best.depth}) {best.mean:.4g}: "
-        f"difference {diff:.4g} against margin {margin:.4g} -> "
-        + ("the easy model fits better than every depth" if better else "not better than every depth")
+        f"easy reference reaches {reference:.4g}, your depth {user.depth} {user.mean:.4g} "
+        f"(runs: {', '.join(f'{v:.4g}' for v in user.losses)}): difference {diff:.4g} against margin "
+        f"{margin:.4g} (t95 x the noise of your depth's mean {noise_margin:.3g}, floor {floor:.3g}) -> {why}"
     )
-    return ("yes" if better else "no"), rule, data
+    return answer, rule, data
 
 
 # -- the ladder ------------------------------------------------------------------------------------
@@ -284,8 +336,14 @@ def _build_error(setup: Setup, depth: int) -> str | None:
     return None
 
 
-def train_ladder(ctx: ProbeContext, ladder: Sequence[int], seeds: Sequence[int]) -> list[Rung]:
-    """Train every (depth, seed) once, the user's model first (it is already cached)."""
+def train_ladder(
+    ctx: ProbeContext, ladder: Sequence[int], seeds: Sequence[int], trivial: float | None = None
+) -> list[Rung]:
+    """Train every (depth, seed) once, the user's model first (it is already cached).
+
+    A seed whose final loss is NaN/inf, or above BLOWUP_FACTOR x the trivial loss, blew up: it is
+    recorded in `diverged`, not averaged with the finite ones.
+    """
     rungs = {d: Rung(d) for d in ladder}
     for depth, rung in rungs.items():
         if depth != ctx.setup.depth:
@@ -312,9 +370,13 @@ def train_ladder(ctx: ProbeContext, ladder: Sequence[int], seeds: Sequence[int])
                 rung.failed = exc.message
             continue
         rung.seeds.append(seed)
-        rung.losses.append(trained.final_train_loss)
+        if trivial is not None and trained.final_train_loss > BLOWUP_FACTOR * trivial:
+            rung.diverged.append(seed)
+        else:
+            rung.losses.append(trained.final_train_loss)
         rung.seconds += trained.seconds
         rung.parameters = trained.parameters
+        rung.shapes = [tuple(p.shape) for p in trained.model.parameters()]
         ctx.progress(
             ProbeProgress(
                 probe="depth",
@@ -358,16 +420,19 @@ def depth_probe(
     ladder = parse_depths(depths) or (list(setup.depths) if setup.depths else default_ladder(setup))
     ladder = sorted(set(ladder) | {setup.depth})
     base = compute_baselines(ctx)
-    rungs = train_ladder(ctx, ladder, [setup.seed + i for i in range(seeds)])
+    rungs = train_ladder(ctx, ladder, [setup.seed + i for i in range(seeds)], base.trivial_loss)
     decision = decide(rungs, setup.depth, base.reference.loss, base.trivial_loss)
     table = ladder_table(rungs, setup.depth)
     warnings = [f"depth {r.depth} left out: {r.failed}" for r in rungs if r.failed]
     warnings += [f"depth {r.depth} blew up with seeds {r.diverged}" for r in rungs if r.diverged]
-    sizes = {r.parameters for r in rungs if r.parameters is not None}
-    if len(sizes) == 1 and sum(r.parameters is not None for r in rungs) >= 2:
-        warnings.append(
-            "every depth has the same number of parameters: does Setup.model use its depth argument?"
-        )
+    if same_model(rungs):
+        warnings.append(SAME_MODEL_RULE)
+    else:
+        sizes = {r.parameters for r in rungs if r.parameters is not None}
+        if len(sizes) == 1 and sum(r.parameters is not None for r in rungs) >= 2:
+            warnings.append(
+                "every depth has the same number of parameters: does Setup.model use its depth argument?"
+            )
     if decision.noise.df == 0:
         warnings.append("one seed per depth: seed noise not measured; use seeds >= 2 to judge it")
     c = decision.comparison
@@ -379,8 +444,9 @@ def depth_probe(
     summary = (
         f"Depth ladder (final training loss, mean ± sd over {seeds} seed{'s' if seeds > 1 else ''}): "
         + "; ".join(_rung_text(r, setup.depth) for r in rungs if not r.failed)
-        + f". {verdict[0].upper()}{verdict[1:]}; easy model better than every depth: "
-        f"{decision.simple_model_better}."
+        + f". {verdict[0].upper()}{verdict[1:]}"
+        + (" (but every depth is the same model: unsure)" if same_model(rungs) else "")
+        + f"; easy model better than yours: {decision.simple_model_better}."
     )
     data = {
         "ladder": [r.to_dict() for r in rungs],

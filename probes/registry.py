@@ -104,6 +104,17 @@ PROBES: dict[str, ProbeSpec] = {
             ),
         ),
         ProbeSpec(
+            "learning_rate",
+            "probes.learning_rate:learning_rate_probe",
+            ("learning_rate_exceeds_stability", "loss_diverged"),
+            "sharpness at initialization and at the last sane point against the learning rate's stability limit",
+            options=(
+                ProbeOption("samples", int, 1024, "training samples used for the Hessian"),
+                ProbeOption("max_hvp", int, 40, "Hessian-vector products Lanczos may spend per point"),
+                ProbeOption("tolerance", float, 1e-2, "Lanczos relative tolerance on lambda_max"),
+            ),
+        ),
+        ProbeSpec(
             "generalization",
             "probes.generalization:generalization_probe",
             ("test_loss_large", "val_loss_large"),

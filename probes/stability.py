@@ -5,7 +5,14 @@ when eta * lambda > 2. PyTorch's SGD variants move the limit (checked by simulat
 quadratic): heavy-ball momentum beta allows eta * lambda < 2(1 + beta), Nesterov momentum
 2(1 + beta) / (1 + 2 beta), dampening d scales the step by (1 - d), and weight decay wd adds wd to
 the curvature. Adaptive optimizers (Adam, RMSprop, Adagrad...) rescale every coordinate by their own
-running statistics, which a trained model does not keep, so for them the check says "unsure".
+running statistics, which a trained model does not keep, so for them this check says "unsure".
+
+Adam-type optimizers have their own limit when their state is known (probes/learning_rate.py reads
+it from a snapshot taken during training): the PRECONDITIONED sharpness, lambda_max of P^-1 H with
+P = diag(sqrt(v_hat) + eps), against (2 + 2 beta1) / ((1 - beta1) eta) -- 38 / eta for beta1 = 0.9
+(Cohen et al. 2022, "Adaptive gradient methods at the edge of stability", arXiv 2207.14484): Adam's
+update is heavy-ball momentum on the preconditioned gradient with an exponential moving average.
+RMSprop is the same with beta1 = 0 and heavy-ball momentum: 2(1 + momentum) / eta.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+ADAM_TYPE = ("Adam", "AdamW")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,9 @@ class StepRule:
     dampening: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    betas: tuple[float, float] | None = None  # Adam-type: (beta1, beta2)
+    eps: float | None = None
+    alpha: float | None = None  # RMSprop's smoothing constant (its beta2)
 
     @classmethod
     def of(cls, optimizer: torch.optim.Optimizer | None, learning_rate: float | None = None) -> StepRule:
@@ -41,7 +53,29 @@ class StepRule:
             dampening=float(group.get("dampening", 0.0) or 0.0),
             nesterov=bool(group.get("nesterov", False)),
             weight_decay=float(group.get("weight_decay", 0.0) or 0.0),
+            betas=tuple(float(b) for b in group["betas"][:2]) if "betas" in group else None,  # type: ignore[arg-type]
+            eps=float(group["eps"]) if "eps" in group else None,
+            alpha=float(group["alpha"]) if "alpha" in group else None,
         )
+
+    @property
+    def adaptive(self) -> bool:
+        """Adam-type (Adam, AdamW) or RMSprop: a preconditioned limit exists."""
+        return self.optimizer in ADAM_TYPE or self.optimizer == "RMSprop"
+
+    def adaptive_threshold(self) -> float | None:
+        """The preconditioned sharpness above which an adaptive optimizer is unstable (None: unknown)."""
+        if self.learning_rate is None or self.learning_rate <= 0 or not self.adaptive:
+            return None
+        if self.optimizer in ADAM_TYPE:
+            beta1 = self.betas[0] if self.betas else 0.9
+            return (2 + 2 * beta1) / ((1 - beta1) * self.learning_rate)
+        return 2 * (1 + self.momentum) / self.learning_rate  # RMSprop
+
+    def adaptive_formula(self) -> str:
+        if self.optimizer in ADAM_TYPE:
+            return "(2 + 2 beta1) / ((1 - beta1) learning_rate)"
+        return "2(1 + momentum) / learning_rate"
 
     @property
     def sgd(self) -> bool:

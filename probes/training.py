@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +39,87 @@ class TrainedModel:
     seconds: float
     parameters: int
     history: dict[str, list[float]] = field(default_factory=dict)
+
+
+# A step loss this many times the lowest one so far (and at or above the starting loss) is trouble:
+# the same spike rule as the history reader's (probes/history/_curves.spikes).
+SPIKE_FACTOR = 3.0
+# Parameter snapshots are taken about this many times per run (each a copy of the parameters and
+# the optimizer state, kept two at a time: the cost stays that of two extra models in memory).
+SNAPSHOTS_PER_RUN = 50
+
+
+@dataclass
+class Snapshot:
+    """The parameters (and optimizer state) BEFORE the update of `step`, whose loss was `loss`."""
+
+    step: int
+    loss: float
+    parameters: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None
+
+
+@dataclass
+class TrainingRecord:
+    """What a training run leaves for the learning-rate check, even when the run blows up.
+
+    `initial` is the model at initialization; `last_sane` the latest snapshot taken before the first
+    sign of trouble (a NaN/inf loss or a spike back to the starting loss and 3x the lowest so far), or
+    the latest snapshot of the run when there was none. `optimizer` is the optimizer used (its
+    hyper-parameters: class, lr, momentum, betas, eps), kept for the stability rule.
+    """
+
+    step_losses: list[float] = field(default_factory=list)
+    initial: Snapshot | None = None
+    last_sane: Snapshot | None = None
+    trouble_step: int | None = None  # first NaN/inf or spike
+    trouble: str | None = None
+    start: float | None = None  # the first finite step loss
+    lowest: float | None = None  # the lowest finite step loss so far
+    optimizer: torch.optim.Optimizer | None = None
+    optimizer_names: list[str | None] = field(default_factory=list)  # parameter name per state index
+    finished: bool = False
+
+    def observe(
+        self, step: int, loss: float, model: nn.Module, opt: torch.optim.Optimizer, every: int
+    ) -> None:
+        """Called with each step's loss before the update: snapshot while the run is sane."""
+        if self.trouble_step is None:
+            start, lowest = self.start, self.lowest
+            if not math.isfinite(loss):
+                self.trouble_step, self.trouble = step, f"the loss turned {loss} at step {step}"
+            elif (
+                start is not None
+                and lowest is not None
+                and loss >= start
+                and loss > lowest
+                and loss >= SPIKE_FACTOR * lowest
+            ):
+                self.trouble_step = step
+                self.trouble = (
+                    f"the loss jumped to {loss:.4g} at step {step}, above its start {start:.4g} "
+                    f"and {loss / lowest:.1f}x its lowest {lowest:.4g}"
+                )
+            if math.isfinite(loss):  # running figures: O(1) per step
+                self.start = loss if self.start is None else self.start
+                self.lowest = loss if self.lowest is None else min(self.lowest, loss)
+        # every `every` steps, and at steps 1, 2, 4, ... before that: instability often shows in
+        # the first few steps, and Adam's state needs one step to exist
+        early = step < every and step & (step - 1) == 0
+        if self.trouble_step is None and (early or step % every == 0):
+            snap = Snapshot(
+                step=step,
+                loss=loss,
+                parameters={k: v.detach().clone() for k, v in model.state_dict().items()},
+                optimizer_state=copy.deepcopy(opt.state_dict()) if step else None,
+            )
+            if step == 0:
+                self.initial = snap
+            self.last_sane = snap
+        if self.optimizer is not opt:
+            self.optimizer = opt
+            names = {id(p): n for n, p in model.named_parameters()}
+            self.optimizer_names = [names.get(id(p)) for g in opt.param_groups for p in g["params"]]
 
 
 def build_model(setup: Setup, depth: int, device: torch.device) -> nn.Module:
@@ -126,8 +209,13 @@ def train_model(
     should_stop: StopCheck = never_stop,
     series: str | None = None,
     eval_samples: int | None = 8192,
+    record: TrainingRecord | None = None,
 ) -> TrainedModel:
-    """Train `setup.model(depth)` with the user's loss, optimizer, steps and batch size."""
+    """Train `setup.model(depth)` with the user's loss, optimizer, steps and batch size.
+
+    With `record`, the step losses and parameter snapshots (at initialization and the last sane
+    point) are kept there as training goes, so they survive a TrainingDiverged.
+    """
     depth = setup.depth if depth is None else depth
     seed = setup.seed if seed is None else seed
     steps = setup.steps if steps is None else steps
@@ -152,6 +240,9 @@ def train_model(
         opt.zero_grad(set_to_none=True)
         loss = compute_loss(setup, model, xb, yb)
         value = float(loss.detach())
+        if record is not None:
+            record.observe(step, value, model, opt, max(1, steps // SNAPSHOTS_PER_RUN))
+            record.step_losses.append(value)
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"the training loss turned {value} at step {step} (depth {depth}, seed {seed})"
@@ -174,6 +265,8 @@ def train_model(
     if not math.isfinite(final):
         raise TrainingDiverged(f"the training loss of the trained model is {final} (depth {depth})")
     n_params = sum(p.numel() for p in model.parameters())
+    if record is not None:
+        record.finished = True
     return TrainedModel(
         model=model,
         depth=depth,

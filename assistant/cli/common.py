@@ -55,6 +55,6 @@ def configure_threads() -> None:
             raise ValueError
     except ValueError:
         raise TraindocError(f"TRAINDOC_THREADS must be a positive integer (got {value!r})") from None
-    import torch
+    from probes.threads import limit_threads  # torch's pools and OpenBLAS/MKL (threadpoolctl)
 
-    torch.set_num_threads(threads)
+    limit_threads(threads)

@@ -59,6 +59,9 @@ class ProbeOutOfMemory(ProbeError):
 
     code = "out_of_memory"
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="batch_size")
+
 
 class ProbeOutcome(BaseModel):
     """What a probe concludes for the flowchart, with the evidence behind it.

@@ -161,14 +161,43 @@ def free_memory(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
+    limits = [_meminfo("/proc/meminfo", "MemAvailable:")]
+    # a container's or a process's own limit is lower than the machine's free memory
+    limits.append(_cgroup_free())
     try:
-        with open("/proc/meminfo") as f:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        size = _meminfo("/proc/self/status", "VmSize:")
+        if soft != resource.RLIM_INFINITY and size is not None:
+            limits.append(max(0, soft - size))
+    except (ImportError, OSError, ValueError):
+        pass
+    known = [n for n in limits if n is not None]
+    return min(known) if known else None
+
+
+def _meminfo(path: str, key: str) -> int | None:
+    try:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError):
         return None
     return None
+
+
+def _cgroup_free() -> int | None:
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            top = f.read().strip()
+        if top == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as f:
+            return max(0, int(top) - int(f.read().strip()))
+    except (OSError, ValueError):
+        return None
 
 
 def _counting_saved_bytes(
@@ -242,6 +271,14 @@ class PiecewiseHessianOperator:
         self.dim = sum(p.numel() for p in self.params)
         self.batches = len(self._pieces)
         self.memory_budget = memory_budget if memory_budget is not None else self._budget()
+        self._first: list[torch.Tensor | None] | None = first
+        del first  # in recompute mode the first batch's graph must go as soon as its gradient is read
+        try:
+            self._build(graph)
+        except RuntimeError as exc:
+            raise self._error(exc, "building the gradient graph of one batch") from None
+
+    def _build(self, graph: str) -> None:
         needed = self.graph_bytes * self.batches
         self.retained = graph == "retain" or (graph == "auto" and needed <= self.memory_budget)
         self.graph_mode = "retained" if self.retained else "recomputed"
@@ -252,7 +289,9 @@ class PiecewiseHessianOperator:
         self.batch_gradient_norms: list[float] = []
         for i in range(self.batches):
             if i == 0:
-                grads, loss = first, self._first_loss
+                assert self._first is not None
+                grads, loss = self._first, self._first_loss
+                self._first = None
             else:
                 grads, loss = self._piece_gradient(i, create_graph=self.retained)
             flat = flatten(

@@ -83,7 +83,8 @@ class ProbeSpec:
         # only options the user gave (and the explicit-run defaults): the probe's own defaults stay
         # the single source of truth for everything else
         def given(args: argparse.Namespace) -> dict[str, Any]:
-            chosen = {n: getattr(args, n) for n in names if getattr(args, n) not in (None, False)}
+            # `is`, not `in`: 0 == False, and a user's 0 (e.g. --samples 0) must reach the check
+            chosen = {n: v for n in names if (v := getattr(args, n)) is not None and v is not False}
             return {**explicit, **chosen}
 
         return given

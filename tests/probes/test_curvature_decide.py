@@ -171,3 +171,20 @@ def test_consistent_shares_exhaustive_over_the_verdicts() -> None:
             assert s.negative_range[0] >= 1 / 100 and s.positive_range[1] <= 1 - 1 / 100
         if negative is None:
             assert s == raw
+
+
+def test_the_diagnosis_decides_and_the_explicit_command_measures_accurately() -> None:
+    import argparse
+    import inspect
+
+    from probes.curvature import curvature_probe
+    from probes.registry import PROBES
+
+    # run_probe("curvature", ctx) with no options is what the automatic diagnosis calls
+    assert inspect.signature(curvature_probe).parameters["goal"].default == "decide"
+    parser = argparse.ArgumentParser()
+    options = PROBES["curvature"].add_arguments(parser)
+    assert options(parser.parse_args([]))["goal"] == "accurate"
+    assert options(parser.parse_args(["--goal", "decide"]))["goal"] == "decide"
+    assert options(parser.parse_args(["--samples", "all"]))["samples"] == "all"
+    assert options(parser.parse_args(["--samples", "512"]))["samples"] == 512

@@ -42,6 +42,8 @@ def curvature_probe(
     batch_size: int | None = None,
     goal: str = "decide",
     graph: str = "auto",
+    per_layer: bool = False,
+    density: bool = False,
 ) -> ProbeOutcome:
     """The probe as the diagnosis runs it: `goal="decide"` by default (stop when the flowchart's
     question is settled); `traindoc probe curvature` passes `goal="accurate"` (registry)."""
@@ -80,6 +82,8 @@ def curvature_probe(
         batch_size=batch_size or (setup.batch_size if mode == "train" else None),
         goal=goal,
         graph=graph,
+        per_layer=per_layer,
+        density=density,
         optimizer=step_rule(setup, trained),
         seed=setup.seed,
         progress=ctx.progress,

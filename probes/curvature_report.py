@@ -95,6 +95,8 @@ class CurvatureMeasurement:
     graph: str = "retained"  # "retained" | "recomputed" (per batch, at every product)
     graph_bytes_per_batch: int = 0  # bytes autograd saved for one batch's double-backward graph
     batch_spread: dict[str, Any] | None = None
+    layers: list[dict[str, Any]] | None = None  # per_layer: each layer's own Hessian block
+    density: dict[str, Any] | None = None  # density: SLQ eigenvalue density, trace, negative share
 
     @property
     def settled(self) -> str | None:
@@ -174,6 +176,8 @@ class CurvatureMeasurement:
             "graph": self.graph,
             "graph_bytes_per_batch": self.graph_bytes_per_batch,
             "batch_spread": self.batch_spread,
+            "layers": self.layers,
+            "density": self.density,
             "classification": self.classification,
             "hw2_2_classification": self.hw2_2_classification,
             "hessian_negative_eigenvalue": self.hessian_negative,
@@ -239,6 +243,22 @@ def describe(m: CurvatureMeasurement, total_samples: int | None = None) -> tuple
     ]
     if m.escape is not None:
         rules.append(_escape_rule(m.escape))
+    if m.layers:
+        sharp = max(m.layers, key=lambda layer: layer["lambda_max"])
+        low = min(m.layers, key=lambda layer: layer["lambda_min"])
+        rules.append(
+            f"per layer (each layer's own Hessian block, {len(m.layers)} layers): sharpest {sharp['name']} "
+            f"(lambda_max {sharp['lambda_max']:.4g}), most negative curvature in {low['name']} "
+            f"(lambda_min {low['lambda_min']:.4g})"
+        )
+    if m.density:
+        t, neg = m.density["trace"], m.density["negative_share"]
+        rules.append(
+            f"spectrum ({m.density['method']}): trace {t['estimate']:.4g} +- {t['std_error']:.2g} "
+            f"(Hutchinson); share of eigenvalues below -{neg['zero_tolerance']:.3g}: estimate "
+            f"{neg['estimate']:.3f}, bounded by the quadrature between {neg['range'][0]:.3f} and "
+            f"{neg['range'][1]:.3f}"
+        )
     return rules, _warnings(m, total_samples)
 
 

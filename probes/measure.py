@@ -55,6 +55,8 @@ from probes.hessian import (
     lanczos,
 )
 from probes.setup import tensors
+from probes.spectrum import per_layer as layer_extremes
+from probes.spectrum import spectral_density
 from probes.stability import StepRule, stability_check
 from probes.threads import limit_threads
 from probes.training import checked_loss
@@ -223,6 +225,9 @@ def measure_curvature(
     batch_size: int | None = None,
     goal: str = "accurate",
     graph: str = "auto",
+    per_layer: bool = False,
+    density: bool = False,
+    density_vectors: int = 4,
     optimizer: torch.optim.Optimizer | StepRule | None = None,
     learning_rate: float | None = None,
     escape_steps: Sequence[float] = ESCAPE_STEPS,
@@ -251,6 +256,10 @@ def measure_curvature(
     max_hvp = defaults.max_hvp if max_hvp is None else max_hvp
     exact_limit = defaults.exact_limit if exact_limit is None else exact_limit
     validate_options(mode, gradient_threshold, negative_threshold, max_hvp, exact_limit, tolerance)
+    if density_vectors < 2:
+        raise ProbeError(
+            f"density_vectors must be at least 2 (got {density_vectors})", field="density_vectors"
+        )
     if batch_size is not None and batch_size <= 0:
         raise ProbeError(f"batch_size must be positive (got {batch_size})", field="batch_size")
     limit_threads()
@@ -283,6 +292,32 @@ def measure_curvature(
                 operator, exact_limit, max_hvp, tolerance, seed, progress, should_stop, probe, settled
             )
             spread = _batch_spread(operator, spectrum, goal)
+            layers = (
+                layer_extremes(
+                    operator,
+                    max_hvp=max_hvp,
+                    tolerance=tolerance,
+                    seed=seed,
+                    should_stop=should_stop,
+                    probe=probe,
+                )
+                if per_layer
+                else None
+            )
+            tau = negative_threshold * max(abs(spectrum.lambda_max), abs(spectrum.lambda_min))
+            spectral = (
+                spectral_density(
+                    operator,
+                    vectors=density_vectors,
+                    steps=min(30, operator.dim),
+                    zero_tolerance=tau,
+                    seed=seed,
+                    should_stop=should_stop,
+                    probe=probe,
+                )
+                if density
+                else None
+            )
         except RuntimeError as exc:
             if is_out_of_memory(exc):
                 raise ProbeOutOfMemory(
@@ -311,6 +346,8 @@ def measure_curvature(
         result.graph = operator.graph_mode
         result.graph_bytes_per_batch = operator.graph_bytes
         result.batch_spread = spread
+        result.layers = layers
+        result.density = spectral
         # only at a saddle: elsewhere the gradient alone already lowers the loss
         if result.classification == "saddle_point":
             result.escape = measure_escape(

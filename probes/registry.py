@@ -148,6 +148,15 @@ PROBES: dict[str, ProbeSpec] = {
                     "choose by the measured graph size (auto)",
                     ("auto", "retain", "recompute"),
                 ),
+                ProbeOption(
+                    "per_layer", bool, False, "add each layer's own lambda_max and lambda_min (layers)"
+                ),
+                ProbeOption(
+                    "density",
+                    bool,
+                    False,
+                    "add the eigenvalue density, the Hessian trace and the estimated negative share",
+                ),
                 ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
                 ProbeOption("gradient_threshold", float, 1e-3, "gradient norm below this counts as zero"),
                 ProbeOption(

@@ -205,8 +205,10 @@ def backpack_rows(
 ) -> list[dict[str, Any]]:
     try:
         hvp_mod = importlib.import_module("backpack.hessianfree.hvp")
-        version = importlib.import_module("backpack").__version__
-    except ImportError:
+        from importlib.metadata import version as package_version
+
+        version = package_version("backpack-for-pytorch")
+    except Exception:  # ImportError, or its metadata missing
         return [{"tool": "BackPACK", "mode": "not installed"}]
     params = [p for p in model.parameters() if p.requires_grad]
     loss = loss_fn(model(x), y)

@@ -338,7 +338,7 @@ class PiecewiseHessianOperator:
     def _error(self, exc: RuntimeError, what: str) -> ProbeError:
         if is_out_of_memory(exc):
             return self.out_of_memory(what)
-        if "differentiated twice" in what or "graph" in what:
+        if "graph" in what:  # building the gradient graph: the first derivative is not differentiable
             return ProbeError(f"the gradient of the loss cannot be differentiated twice: {_first_line(exc)}")
         return ProbeError(f"a layer of the model has no second derivative in torch: {_first_line(exc)}")
 
@@ -491,17 +491,6 @@ def _basis_dtype(dim: int, steps: int, param_dtype: torch.dtype) -> torch.dtype:
     if param_dtype == torch.float64 or dim * (steps + 1) * 8 <= BASIS_BYTES_FLOAT64:
         return torch.float64
     return param_dtype
-
-
-def _extreme_bounds(theta: np.ndarray, residuals: np.ndarray, index: int) -> float:
-    """min(r, r^2/gap) for Ritz pair `index`, gap to the nearest other Ritz value (a heuristic gap:
-    the true one may be smaller, which is why the test also asks for a small change between steps)."""
-    r = float(residuals[index])
-    if len(theta) < 2:
-        return r
-    others = np.delete(theta, index)
-    gap = float(np.min(np.abs(others - theta[index])))
-    return min(r, r * r / gap) if gap > 0 else r
 
 
 def _bound(residual: float, gap: float) -> float:

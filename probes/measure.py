@@ -483,6 +483,9 @@ def _spectrum(
         should_stop=should_stop,
         probe=probe,
         settled=settled,
+        # deciding: the settled test may stop from the 3rd product (its "no" side waits for 10);
+        # the convergence test keeps its 5
+        min_iter=3 if settled is not None else 5,
     )
     assert run.vector_min is not None and run.vector_max is not None
     return _Spectrum(run.lambda_max, run.lambda_min, run.vector_min, run.vector_max, run.converged, run, None)

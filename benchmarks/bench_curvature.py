@@ -229,6 +229,9 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "residual_max": ref.residual_max,
             "residual_min": ref.residual_min,
         }
+        if args.compare_only:
+            op.release()
+            return compare_tools(name, out, model, loss_fn, x, y, ref)
         out["lanczos"] = lanczos_runs(op, ref, args.seeds, device)
         ph = pyhessian_run(model, loss_fn, x, y, ref)
         h = ph.pop("_hessian", None)
@@ -242,7 +245,10 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     core = out["gradient_graph_seconds"] + statistics.median(r["seconds"] for r in out["lanczos"])
     out["gradient_and_both_eigenvalues_seconds"] = core
     out["gradient_and_both_eigenvalues_multiple_of_plain_gradient"] = core / out["plain_gradient_seconds"]
-    # the probe as users run it (default tolerance 1e-2), on the model trained above
+    if args.compare:
+        with measuring(model, "eval", device):
+            compare_tools(name, out, model, loss_fn, x, y, ref)
+    # the probe as the diagnosis runs it (goal decide), on the model trained above
     outcome, probe_s = timed(lambda: curvature_probe(ctx), device)
     d = outcome.data
     out["probe"] = {
@@ -258,6 +264,23 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def compare_tools(
+    name: str,
+    out: dict[str, Any],
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ref: Any,
+) -> dict[str, Any]:
+    from benchmarks.curvature_tools import compare, markdown
+
+    rows = compare(model, loss_fn, x, y, ref)
+    out["side_by_side"] = rows
+    print(markdown(f"{name}: {out['parameters']} parameters, {SAMPLES} samples", rows), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -268,6 +291,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="Lanczos start vectors to try per model")
     parser.add_argument("--repeats", type=int, default=30, help="timing repeats for single products")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="add traindoc's goals vs PyHessian, hessian-eigenthings and BackPACK side by side",
+    )
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="with --compare: skip the start-vector study and the probe",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
@@ -281,7 +314,8 @@ def main() -> None:
     for name in args.models.split(","):
         out = bench_model(name, args)
         results["models"].append(out)
-        report(out)
+        if not args.compare_only:
+            report(out)
     results["load_average_before_after"] = [load_before, os.getloadavg()[0]]
     print(
         f"1-minute load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} (on {os.cpu_count()} cores)"

@@ -53,6 +53,16 @@ class ProbeCancelled(ProbeError):
         super().__init__(f"{probe} probe cancelled")
 
 
+class ProbeOutOfMemory(ProbeError):
+    """The measurement did not fit in memory: not a usage error, a size to lower (the message says
+    which option and to what). Front ends report it with its own code (`code`)."""
+
+    code = "out_of_memory"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="batch_size")
+
+
 class ProbeOutcome(BaseModel):
     """What a probe concludes for the flowchart, with the evidence behind it.
 

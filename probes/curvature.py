@@ -13,9 +13,17 @@ import time
 
 import torch
 
-from probes.base import AnswerValue, ProbeOutcome
+from probes.base import AnswerValue, ProbeError, ProbeOutcome
 from probes.context import ProbeContext
-from probes.measure import CurvatureMeasurement, measure_curvature, validate_options
+from probes.hessian import GRAPH_MODES
+from probes.measure import (
+    GOAL_DEFAULTS,
+    GOALS,
+    CurvatureMeasurement,
+    measure_curvature,
+    parse_samples,
+    validate_options,
+)
 from probes.setup import Setup
 from probes.stability import StepRule
 from probes.training import TrainedModel
@@ -24,17 +32,39 @@ from probes.training import TrainedModel
 def curvature_probe(
     ctx: ProbeContext,
     *,
-    samples: int = 2048,
+    samples: int | str = 2048,
     mode: str = "eval",
     gradient_threshold: float = 1e-3,
     negative_threshold: float = 1e-3,
-    max_hvp: int = 60,
-    exact_limit: int = 2000,
-    tolerance: float = 1e-2,
+    max_hvp: int | None = None,
+    exact_limit: int | None = None,
+    tolerance: float | None = None,
+    batch_size: int | None = None,
+    goal: str = "decide",
+    graph: str = "auto",
+    per_layer: bool = False,
+    density: bool = False,
 ) -> ProbeOutcome:
+    """The probe as the diagnosis runs it: `goal="decide"` by default (stop when the flowchart's
+    question is settled); `traindoc probe curvature` passes `goal="accurate"` (registry)."""
     started = time.perf_counter()
     # measure_curvature checks these too; checking first means a bad option costs no training run
-    validate_options(mode, gradient_threshold, negative_threshold, max_hvp, exact_limit, tolerance)
+    if goal not in GOALS:
+        raise ProbeError(f"goal must be one of {', '.join(GOALS)} (got {goal!r})", field="goal")
+    defaults = GOAL_DEFAULTS[goal]
+    validate_options(
+        mode,
+        gradient_threshold,
+        negative_threshold,
+        defaults.max_hvp if max_hvp is None else max_hvp,
+        defaults.exact_limit if exact_limit is None else exact_limit,
+        defaults.tolerance if tolerance is None else tolerance,
+    )
+    parse_samples(samples)
+    if batch_size is not None and batch_size <= 0:
+        raise ProbeError(f"batch_size must be positive (got {batch_size})", field="batch_size")
+    if graph not in GRAPH_MODES:
+        raise ProbeError(f"graph must be one of {', '.join(GRAPH_MODES)} (got {graph!r})", field="graph")
     trained = ctx.trained()  # trains once per context; every probe shares it
     setup = ctx.setup
     m = measure_curvature(
@@ -49,7 +79,11 @@ def curvature_probe(
         exact_limit=exact_limit,
         tolerance=tolerance,
         # in train mode batch norm normalizes per batch: measure on batches of the size it trained with
-        batch_size=setup.batch_size if mode == "train" else None,
+        batch_size=batch_size or (setup.batch_size if mode == "train" else None),
+        goal=goal,
+        graph=graph,
+        per_layer=per_layer,
+        density=density,
         optimizer=step_rule(setup, trained),
         seed=setup.seed,
         progress=ctx.progress,
@@ -103,6 +137,8 @@ def answers(m: CurvatureMeasurement) -> dict[str, AnswerValue]:
 
 def summary(m: CurvatureMeasurement) -> str:
     eig = f"lambda_max {m.lambda_max:.4g}, lambda_min {m.lambda_min:.4g}"
+    if not m.lambda_min_computed:
+        eig = f"lambda_max {m.lambda_max:.4g}; lambda_min not needed, not computed"
     grad = f"gradient norm {m.gradient_norm:.3g}"
     head = {
         "not_at_critical_point": f"Not at a critical point: {grad} >= {m.gradient_threshold:g} ({eig}).",

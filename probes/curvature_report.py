@@ -89,6 +89,38 @@ class CurvatureMeasurement:
     seconds_gradient: float
     rules: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    goal: str = "accurate"  # "decide": stopped when the flowchart's question was settled
+    batches: int = 1
+    batch_size: int = 0
+    graph: str = "retained"  # "retained" | "recomputed" (per batch, at every product)
+    graph_bytes_per_batch: int = 0  # bytes autograd saved for one batch's double-backward graph
+    batch_spread: dict[str, Any] | None = None
+    layers: list[dict[str, Any]] | None = None  # per_layer: each layer's own Hessian block
+    density: dict[str, Any] | None = None  # density: SLQ eigenvalue density, trace, negative share
+
+    @property
+    def settled(self) -> str | None:
+        """The decision test's reason when the goal stopped Lanczos early."""
+        return None if self.lanczos is None else self.lanczos.settled
+
+    @property
+    def lambda_min_computed(self) -> bool:
+        """False when lambda_min was not needed (not at a critical point, goal decide)."""
+        return not (self.settled or "").startswith("not at a critical point")
+
+    def bounds(self) -> dict[str, list[float | None]]:
+        """Where the true extremes lie. Ritz values interlace: lambda_max >= Ritz lambda_max and
+        lambda_min <= Ritz lambda_min, rigorously; the other side is the error estimate (None when the
+        end was not converged: no bound is claimed)."""
+        if self.method == "exact" or self.lanczos is None:
+            return {
+                "lambda_max": [self.lambda_max, self.lambda_max],
+                "lambda_min": [self.lambda_min, self.lambda_min],
+            }
+        lz = self.lanczos
+        top = self.lambda_max + lz.error_bound_max if lz.converged_max else None
+        bottom = self.lambda_min - lz.error_bound_min if lz.converged_min else None
+        return {"lambda_max": [self.lambda_max, top], "lambda_min": [bottom, self.lambda_min]}
 
     @property
     def minimum_ratio(self) -> float:
@@ -130,7 +162,22 @@ class CurvatureMeasurement:
                 "residual_min": lz.residual_min,
                 "error_bound_max": lz.error_bound_max,
                 "error_bound_min": lz.error_bound_min,
+                "converged_max": lz.converged_max,
+                "converged_min": lz.converged_min,
+                "settled": lz.settled,
+                "basis_dtype": lz.basis_dtype,
             },
+            "goal": self.goal,
+            "decision": self.settled,
+            "lambda_min_computed": self.lambda_min_computed,
+            "bounds": self.bounds(),
+            "batches": self.batches,
+            "batch_size": self.batch_size,
+            "graph": self.graph,
+            "graph_bytes_per_batch": self.graph_bytes_per_batch,
+            "batch_spread": self.batch_spread,
+            "layers": self.layers,
+            "density": self.density,
             "classification": self.classification,
             "hw2_2_classification": self.hw2_2_classification,
             "hessian_negative_eigenvalue": self.hessian_negative,
@@ -183,8 +230,9 @@ def describe(m: CurvatureMeasurement, total_samples: int | None = None) -> tuple
     """Each decision rule written out with its numbers, and the caveats that apply."""
     small = m.gradient_norm < m.gradient_threshold
     radius = max(abs(m.lambda_max), abs(m.lambda_min))
+    batches = f" ({m.batches} batches of up to {m.batch_size}, graph {m.graph})" if m.batches > 1 else ""
     rules = [
-        f"gradient norm {m.gradient_norm:.3g} over {m.samples} samples in {m.mode} mode "
+        f"gradient norm {m.gradient_norm:.3g} over {m.samples} samples{batches} in {m.mode} mode "
         f"{'<' if small else '>='} gradient_threshold {m.gradient_threshold:g} (absolute, as in HW2-2): "
         + ("counts as zero, a critical point" if small else "not zero, not a critical point"),
         _method_rule(m),
@@ -195,6 +243,22 @@ def describe(m: CurvatureMeasurement, total_samples: int | None = None) -> tuple
     ]
     if m.escape is not None:
         rules.append(_escape_rule(m.escape))
+    if m.layers:
+        sharp = max(m.layers, key=lambda layer: layer["lambda_max"])
+        low = min(m.layers, key=lambda layer: layer["lambda_min"])
+        rules.append(
+            f"per layer (each layer's own Hessian block, {len(m.layers)} layers): sharpest {sharp['name']} "
+            f"(lambda_max {sharp['lambda_max']:.4g}), most negative curvature in {low['name']} "
+            f"(lambda_min {low['lambda_min']:.4g})"
+        )
+    if m.density:
+        t, neg = m.density["trace"], m.density["negative_share"]
+        rules.append(
+            f"spectrum ({m.density['method']}): trace {t['estimate']:.4g} +- {t['std_error']:.2g} "
+            f"(Hutchinson); share of eigenvalues below -{neg['zero_tolerance']:.3g}: estimate "
+            f"{neg['estimate']:.3f}, bounded by the quadrature between {neg['range'][0]:.3f} and "
+            f"{neg['range'][1]:.3f}"
+        )
     return rules, _warnings(m, total_samples)
 
 
@@ -207,6 +271,19 @@ def _method_rule(m: CurvatureMeasurement) -> str:
         )
     lz = m.lanczos
     assert lz is not None
+    if lz.settled:
+        b = m.bounds()
+        top = "?" if b["lambda_max"][1] is None else f"{b['lambda_max'][1]:.6g}"
+        low = "" if b["lambda_min"][0] is None else f"{b['lambda_min'][0]:.6g} <= "
+        if not m.lambda_min_computed:
+            low_text = f"lambda_min <= {m.lambda_min:.6g} (Ritz value; not needed, not computed further)"
+        else:
+            low_text = f"{low}lambda_min <= {m.lambda_min:.6g}"
+        return (
+            f"Lanczos with full reorthogonalization on {m.parameters} parameters, goal decide: stopped "
+            f"after {lz.iterations} Hessian-vector products because {lz.settled}; bounds "
+            f"{m.lambda_max:.6g} <= lambda_max <= {top} (tolerance {lz.tolerance:g}), {low_text}"
+        )
     state = "converged" if lz.converged else "NOT converged"
     return (
         f"Lanczos with full reorthogonalization on {m.parameters} parameters: {lz.iterations} "
@@ -217,6 +294,11 @@ def _method_rule(m: CurvatureMeasurement) -> str:
 
 def _negative_rule(m: CurvatureMeasurement, radius: float) -> str:
     clear = m.lambda_min < -m.zero_tolerance
+    if not m.lambda_min_computed and m.hessian_negative is None:
+        return (
+            f"lambda_min <= {m.lambda_min:.4g} (a Ritz value: an upper bound) was not computed further: "
+            "not at a critical point, so the sign of the curvature decides nothing"
+        )
     verdict = {
         True: "a clearly negative eigenvalue",
         False: "no clearly negative eigenvalue",
@@ -311,7 +393,7 @@ def _warnings(m: CurvatureMeasurement, total_samples: int | None) -> list[str]:
             "train mode: dropout masks are held fixed during the measurement and batch norm "
             "normalizes with each batch's statistics"
         )
-    if not m.converged:
+    if not m.converged and not m.settled:
         out.append(f"Lanczos did not converge in {m.hvp_count} Hessian-vector products: raise max_hvp")
     if not m.shares.exact:
         out.append(

@@ -25,6 +25,22 @@ class ProbeOption:
     default: Any
     help: str
     choices: tuple[str, ...] | None = None
+    # words accepted besides a value of `type` (e.g. samples: a count or "all")
+    words: tuple[str, ...] = ()
+    # the default when a user runs this probe on its own (`traindoc probe NAME`), if it differs from
+    # the probe function's default (what the automatic diagnosis gets)
+    explicit_default: Any = None
+    shown_default: str | None = None  # how --help states a default that depends on other options
+
+    def parse(self, text: str) -> Any:
+        """A command-line value: one of `words`, or a value of `type`."""
+        if text.strip().lower() in self.words:
+            return text.strip().lower()
+        try:
+            return self.type(text)
+        except ValueError:
+            expected = " or ".join([self.type.__name__, *(repr(w) for w in self.words)])
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -49,17 +65,29 @@ class ProbeSpec:
             if opt.type is bool:
                 parser.add_argument(flag, dest=opt.name, action="store_true", help=opt.help)
             else:
+                default = opt.default if opt.explicit_default is None else opt.explicit_default
+                default = opt.shown_default or default
                 parser.add_argument(
                     flag,
                     dest=opt.name,
-                    type=opt.type,
+                    type=opt.parse if opt.words else opt.type,
                     default=None,
                     choices=opt.choices,
-                    help=f"{opt.help} (default: {opt.default})",
+                    help=f"{opt.help} (default: {default})",
                 )
         names = [opt.name for opt in self.options]
-        # only options the user gave: the probe's own defaults stay the single source of truth
-        return lambda args: {n: getattr(args, n) for n in names if getattr(args, n) not in (None, False)}
+        explicit = {
+            opt.name: opt.explicit_default for opt in self.options if opt.explicit_default is not None
+        }
+
+        # only options the user gave (and the explicit-run defaults): the probe's own defaults stay
+        # the single source of truth for everything else
+        def given(args: argparse.Namespace) -> dict[str, Any]:
+            # `is`, not `in`: 0 == False, and a user's 0 (e.g. --samples 0) must reach the check
+            chosen = {n: v for n in names if (v := getattr(args, n)) is not None and v is not False}
+            return {**explicit, **chosen}
+
+        return given
 
 
 PROBES: dict[str, ProbeSpec] = {
@@ -89,7 +117,46 @@ PROBES: dict[str, ProbeSpec] = {
             ("gradient_norm_small", "hessian_negative_eigenvalue", "learning_rate_exceeds_stability"),
             "gradient norm and the Hessian's extreme eigenvalues where training stopped",
             options=(
-                ProbeOption("samples", int, 2048, "training samples used for the gradient and the Hessian"),
+                ProbeOption(
+                    "samples",
+                    int,
+                    2048,
+                    "training samples used for the gradient and the Hessian, or 'all'",
+                    words=("all",),
+                ),
+                ProbeOption(
+                    "batch_size",
+                    int,
+                    None,
+                    "samples per batch: memory follows one batch's double-backward graph",
+                    shown_default="256 in eval mode, the setup's batch size in train mode",
+                ),
+                ProbeOption(
+                    "goal",
+                    str,
+                    "decide",
+                    "decide: stop when saddle vs minimum is settled (the diagnosis); accurate: both "
+                    "extreme eigenvalues to the tolerance",
+                    ("decide", "accurate"),
+                    explicit_default="accurate",
+                ),
+                ProbeOption(
+                    "graph",
+                    str,
+                    "auto",
+                    "keep every batch's graph (retain), rebuild one batch at a time (recompute), or "
+                    "choose by the measured graph size (auto)",
+                    ("auto", "retain", "recompute"),
+                ),
+                ProbeOption(
+                    "per_layer", bool, False, "add each layer's own lambda_max and lambda_min (layers)"
+                ),
+                ProbeOption(
+                    "density",
+                    bool,
+                    False,
+                    "add the eigenvalue density, the Hessian trace and the estimated negative share",
+                ),
                 ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
                 ProbeOption("gradient_threshold", float, 1e-3, "gradient norm below this counts as zero"),
                 ProbeOption(
@@ -98,9 +165,27 @@ PROBES: dict[str, ProbeSpec] = {
                     1e-3,
                     "lambda_min below -this*|lambda_max| is clearly negative",
                 ),
-                ProbeOption("max_hvp", int, 60, "Hessian-vector products Lanczos may spend"),
-                ProbeOption("exact_limit", int, 2000, "use the exact Hessian up to this many parameters"),
-                ProbeOption("tolerance", float, 1e-2, "Lanczos relative tolerance on its error estimate"),
+                ProbeOption(
+                    "max_hvp",
+                    int,
+                    None,
+                    "Hessian-vector products Lanczos may spend",
+                    shown_default="200 (accurate), 60 (decide)",
+                ),
+                ProbeOption(
+                    "exact_limit",
+                    int,
+                    None,
+                    "use the exact Hessian up to this many parameters",
+                    shown_default="2000 (accurate), 20 (decide)",
+                ),
+                ProbeOption(
+                    "tolerance",
+                    float,
+                    None,
+                    "Lanczos relative tolerance on its error estimate",
+                    shown_default="1e-3",
+                ),
             ),
         ),
         ProbeSpec(

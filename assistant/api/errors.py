@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from assistant.errors import TraindocError
-from probes.base import ProbeError
+from probes.base import ProbeError, ProbeOutOfMemory
 
 log = logging.getLogger("traindoc.api")
 
@@ -40,7 +40,9 @@ async def _traindoc(_: Request, exc: TraindocError) -> JSONResponse:
 
 
 async def _probe(_: Request, exc: ProbeError) -> JSONResponse:
-    return error_response(422, exc.message, exc.field)
+    # out of memory is the server's limit, not a malformed request: 507 with the batch that fits
+    status = 507 if isinstance(exc, ProbeOutOfMemory) else 422
+    return error_response(status, exc.message, exc.field or getattr(exc, "code", None))
 
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -331,6 +331,7 @@ def _coerce(probe: str, opt: Any, value: Any) -> Any:
         or (opt.type is int and isinstance(value, int) and not isinstance(value, bool))
         or (opt.type is float and isinstance(value, (int, float)) and not isinstance(value, bool))
         or (opt.type is str and isinstance(value, str) and len(value) <= 200)
+        or (isinstance(value, str) and value in getattr(opt, "words", ()))
     )
     if not ok:
         raise InputError(f"{probe} option {opt.name} must be a {opt.type.__name__}", field=field_name)

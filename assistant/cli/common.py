@@ -10,9 +10,10 @@ from typing import TextIO
 from pydantic import BaseModel
 
 from assistant.errors import TraindocError
-from probes.base import ProbeError
+from probes.base import ProbeError, ProbeOutOfMemory
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+EXIT_OUT_OF_MEMORY = 3  # not a usage error: the measurement needs a smaller batch (the message says)
 
 
 def print_json(model: BaseModel, stream: TextIO | None = None) -> None:
@@ -28,6 +29,8 @@ def guarded(command: Callable[[], int]) -> int:
     """Run a command; user errors are one line on stderr and exit 2, never a traceback."""
     try:
         return command()
+    except ProbeOutOfMemory as exc:
+        return fail(exc.message, EXIT_OUT_OF_MEMORY)
     except (TraindocError, ProbeError) as exc:
         return fail(exc.message)
     except KeyboardInterrupt:
@@ -55,6 +58,6 @@ def configure_threads() -> None:
             raise ValueError
     except ValueError:
         raise TraindocError(f"TRAINDOC_THREADS must be a positive integer (got {value!r})") from None
-    import torch
+    from probes.threads import limit_threads  # torch's pools and OpenBLAS/MKL (threadpoolctl)
 
-    torch.set_num_threads(threads)
+    limit_threads(threads)

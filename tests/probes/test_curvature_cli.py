@@ -76,3 +76,54 @@ def test_bad_option_value_is_one_line() -> None:
     )
     assert run.code == 2
     assert run.stderr.strip().splitlines() == ["traindoc: max_hvp must be at least 2 (got 1)"]
+
+
+def test_all_samples_in_batches_and_the_accurate_goal_by_default() -> None:
+    run = run_cli(
+        "probe",
+        "curvature",
+        "--setup",
+        "tests/probes/setups/tiny_regression.py:setup",
+        "--samples",
+        "all",
+        "--batch-size",
+        "100",
+        "--exact-limit",
+        "0",
+        "--json",
+    )
+    assert run.code == 0, run.stderr
+    payload = json.loads(run.stdout)
+    # the setup has 256 training samples: batches of 100, 100 and 56
+    assert (payload["samples"], payload["batches"], payload["batch_size"]) == (256, 3, 100)
+    assert payload["goal"] == "accurate" and payload["decision"] is None
+    assert payload["graph"] in ("retained", "recomputed") and payload["graph_bytes_per_batch"] > 0
+    spread = payload["batch_spread"]
+    assert spread["batches"] == 3 and set(spread) >= {"gradient_norm", "lambda_max", "lambda_min"}
+    assert payload["bounds"]["lambda_max"][0] == payload["lambda_max"]
+
+
+def test_the_deciding_goal_from_the_command_line() -> None:
+    run = run_cli(
+        "probe",
+        "curvature",
+        "--setup",
+        "tests/probes/setups/tiny_regression.py:setup",
+        "--goal",
+        "decide",
+        "--exact-limit",
+        "0",
+        "--json",
+    )
+    assert run.code == 0, run.stderr
+    payload = json.loads(run.stdout)
+    assert payload["goal"] == "decide" and payload["hvp_count"] <= 20
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5"])
+def test_bad_samples_are_one_line(value: str) -> None:
+    run = run_cli(
+        "probe", "curvature", "--setup", "tests/probes/setups/tiny_regression.py:setup", "--samples", value
+    )
+    assert run.code == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and "samples" in run.stderr

@@ -1,0 +1,81 @@
+"""--per-layer and --density (issue 18) against the full Hessian by torch.autograd.functional.hessian.
+
+Ground truth: conftest.reference_hessian (a different code path from the products) and eigvalsh:
+- each layer's block H_ll of the reference, its eigvalsh extremes;
+- the exact trace of the reference, and the exact share of its eigenvalues below -tau.
+The density figures are estimates: the test checks that the truth lies within what the output
+claims (the trace within 4 standard errors, the negative share within the quadrature's range), over
+several seeds, and that the smoothed density is a probability density.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from probes.measure import measure_curvature
+from probes.spectrum import layer_blocks
+from tests.probes.conftest import classification_data, mlp, reference_hessian
+
+CE = nn.CrossEntropyLoss()
+
+
+def test_layer_blocks_group_weight_and_bias_in_order() -> None:
+    model = mlp(0, (5, 8, 6, 3))
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    assert layer_blocks(names, params) == [("0", 0, 48), ("2", 48, 102), ("4", 102, 123)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_per_layer_matches_each_block_of_the_exact_hessian(seed: int) -> None:
+    model = mlp(seed, (5, 16, 16, 3))
+    x, y = classification_data(64, (5,), 3, seed=seed)
+    h = reference_hessian(model, CE, x, y)
+    m = measure_curvature(model, CE, (x, y), exact_limit=0, per_layer=True)
+    assert m.layers is not None and [layer["name"] for layer in m.layers] == ["0", "2", "4"]
+    offset = 0
+    for layer in m.layers:
+        n = layer["params"]
+        eig = torch.linalg.eigvalsh(h[offset : offset + n, offset : offset + n])
+        offset += n
+        radius = float(eig.abs().max())
+        assert layer["lambda_max"] == pytest.approx(float(eig[-1]), abs=2e-3 * radius)
+        assert layer["lambda_min"] == pytest.approx(float(eig[0]), abs=2e-3 * radius)
+        assert layer["hvp_count"] >= 1
+    assert offset == m.parameters
+    assert m.to_dict()["layers"] == m.layers
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_density_trace_and_negative_share_hold_the_truth(seed: int) -> None:
+    model = mlp(seed, (5, 16, 16, 3))
+    x, y = classification_data(64, (5,), 3, seed=seed)
+    h = reference_hessian(model, CE, x, y)
+    eig = torch.linalg.eigvalsh(h)
+    m = measure_curvature(model, CE, (x, y), exact_limit=0, density=True, density_vectors=8)
+    d = m.density
+    assert d is not None and d["vectors"] == 8 and "ESTIMATE" in d["method"]
+    trace = d["trace"]
+    assert abs(trace["estimate"] - float(h.trace())) <= 4 * trace["std_error"]
+    share = d["negative_share"]
+    truth = float((eig < -share["zero_tolerance"]).double().mean())
+    low, high = share["range"]
+    slack = 3 * max(share["range_std_error"])
+    assert low - slack <= truth <= high + slack
+    assert "ESTIMATE" in share["label"]
+    # a probability density on its grid
+    assert np.trapezoid(d["density"], d["grid"]) == pytest.approx(1.0, abs=1e-3)
+    assert min(d["density"]) >= 0
+    assert d["hvp_count"] <= 8 * d["steps"]
+
+
+def test_density_needs_two_vectors() -> None:
+    from probes.base import ProbeError
+
+    model = mlp(0)
+    x, y = classification_data(16, (5,), 3)
+    with pytest.raises(ProbeError, match="density_vectors"):
+        measure_curvature(model, CE, (x, y), density=True, density_vectors=1)

@@ -134,6 +134,11 @@ def _child_main(sender: Any, spec: str, max_bytes: int, memory_mb: int) -> None:
         from assistant.jobs import _die_with_parent
 
         _die_with_parent()
+    try:  # the readers' code is loaded before the cap: the cap is for the data
+        import probes.history  # noqa: F401
+    except ImportError as exc:
+        sender.send(("error", f"reading histories is not available here ({exc.name})", None))
+        os._exit(0)
     try:
         import resource
 

@@ -444,3 +444,77 @@ def test_hostile_answers_files_are_one_line_exit_2(tmp_path: Path, content: str 
         Path(path).write_text(content)
     run = run_cli("diagnose", "--answers", path, "--json", timeout=60)
     assert_one_line_error(run, needle)
+
+
+# -- histories ------------------------------------------------------------------------------------------
+
+REAL_LOG = Path(__file__).parents[1] / "data" / "real_histories" / "keras_csv"
+KERAS = REAL_LOG / "BurakErguvn__Car-Prediction-CNN-Model__training.log"  # see PROVENANCE.md
+
+
+def _values(r: httpx.Response) -> dict[str, str]:
+    return {q: a["value"] for q, a in r.json()["report"]["answers"].items()}
+
+
+def _apply(http: httpx.Client, name: str) -> httpx.Response:
+    sid = new_session(http)
+    return http.post(f"/sessions/{sid}/history", json={"history": name})
+
+
+def test_histories_are_cached_per_file_version(tmp_path: Path, spawn_server) -> None:
+    history = tmp_path / "training.log"
+    shutil.copy(KERAS, history)
+    srv = spawn_server("--history", f"h={history}", name="histories")
+    with srv.client() as http:
+        first = _apply(http, "h")
+        assert first.status_code == 200, first.text
+        # a careful reading of the log: training loss falls to 0.03, validation loss ends near 0.8
+        assert first.json()["report"]["answers"]["train_loss_large"]["value"] == "no"
+        # same path, size and modification time, different bytes: the cached reading is the answer
+        # (the bytes are not a history at all, so a re-read could not have succeeded)
+        stat = history.stat()
+        history.write_bytes(b"#" * stat.st_size)
+        os.utime(history, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        cached = _apply(http, "h")
+        assert cached.status_code == 200, cached.text
+        assert _values(cached) == _values(first)
+        # a new version (modification time changed): read again, and now refused in one line
+        os.utime(history, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        fresh = _apply(http, "h")
+        assert fresh.status_code == 422, fresh.text
+        assert fresh.json()["error"]["field"] == "history"
+
+
+def test_history_limits_refuse_in_one_line_and_the_server_keeps_its_memory(
+    tmp_path: Path, spawn_server
+) -> None:
+    def curve(path: Path, rows: int) -> Path:
+        lines = "".join(f"{i},{1.0 / (i + 1):.9f},{1.2 / (i + 1):.9f}\n" for i in range(rows))
+        path.write_text("epoch,loss,val_loss\n" + lines)
+        return path
+
+    big = curve(tmp_path / "big.csv", 200_000)  # about 6 MB: over the size limit
+    mid = curve(tmp_path / "mid.csv", 60_000)  # about 1.8 MB: under it, but parsing needs more than 1 MB
+    config = tmp_path / "traindoc.toml"
+    config.write_text(
+        f'[histories]\nbig = "{big}"\nmid = "{mid}"\n\n[limits]\nhistory_max_bytes = 4000000\n'
+        "history_memory_mb = 1\n"
+    )
+    srv = spawn_server("--config", str(config), name="limits")
+    assert srv.proc is not None
+    before = _vm_hwm_kib(srv.proc.pid)
+    with srv.client() as http:
+        too_big = _apply(http, "big")
+        assert too_big.status_code == 413, too_big.text
+        assert "more than the service reads (4000000)" in too_big.json()["error"]["message"]
+        capped = _apply(http, "mid")
+        assert capped.status_code == 413, capped.text[:500]
+        assert "needs more memory than the service allows" in capped.json()["error"]["message"]
+    assert _vm_hwm_kib(srv.proc.pid) - before < 20_000  # the server itself read nothing
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")

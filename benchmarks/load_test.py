@@ -196,6 +196,7 @@ class Hostile:
     held_max: int = 0
     opened: int = 0
     refused: int = 0  # answered 503 at once (a connection bound)
+    answered: int = 0  # got some other answer (should not happen: they never finish a request)
     closed_by_server: int = 0
     held_for: list[float] = field(default_factory=list)
     connect_errors: int = 0
@@ -219,8 +220,9 @@ async def hostile_connection(port: int, source: str, kind: str, stats: Hostile, 
         try:
             if kind == "body":
                 writer.write(
+                    # with the token: without it the server answers 401 at once, never waiting
                     b"POST /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 1000\r\n\r\n{"
+                    b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n{"
                 )
             head = b"GET /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10_000
             sent = 0
@@ -234,7 +236,9 @@ async def hostile_connection(port: int, source: str, kind: str, stats: Hostile, 
                     continue
                 if data.startswith(b"HTTP/1.1 503"):
                     stats.refused += 1
-                elif not data:
+                elif data:
+                    stats.answered += 1
+                else:
                     stats.closed_by_server += 1
                     stats.held_for.append(time.perf_counter() - opened)
                 break
@@ -262,10 +266,16 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 
 def start_server(
-    db: Path, sync: str, log: Path, extra: list[str] | None = None
+    db: Path, sync: str, log: Path, extra: list[str] | None = None, profile: str | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     env = {**os.environ, "TRAINDOC_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "assistant", "serve", "--port", "0", "--db", str(db), "--sync", sync]
+    if profile:  # the stats are written when the server stops (SIGINT at the end of the run)
+        code = (
+            "import cProfile, sys; from assistant.cli import main; p = cProfile.Profile(); p.enable()\n"
+            f"try: main(sys.argv[1:])\nfinally: p.disable(); p.dump_stats({profile!r})"
+        )
+        cmd[1:3] = ["-c", code]
     cmd += extra or []
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
@@ -315,7 +325,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="traindoc-load-"))
     proc, port = start_server(
-        workdir / "load.db", args.sync, workdir / "server.log", args.server_args.split()
+        workdir / "load.db", args.sync, workdir / "server.log", args.server_args.split(), args.profile
     )
     try:
         await wait_healthy(port)
@@ -397,6 +407,7 @@ async def run(args: argparse.Namespace) -> dict:
                 "hostile_held_max": hostile.held_max,
                 "hostile_opened": hostile.opened,
                 "hostile_refused_503": hostile.refused,
+                "hostile_answered": hostile.answered,
                 "hostile_closed_by_server": hostile.closed_by_server,
                 "hostile_held_p50_s": round(statistics.median(hostile.held_for), 2)
                 if hostile.held_for
@@ -422,6 +433,7 @@ def main() -> None:
     p.add_argument("--hostile", type=int, default=0, help="hostile connections held during the run")
     p.add_argument("--hostile-addresses", type=int, default=10, help="loopback addresses they come from")
     p.add_argument("--server-args", default="", help="extra `traindoc serve` flags, space-separated")
+    p.add_argument("--profile", metavar="FILE", help="run the server under cProfile, its stats to FILE")
     args = p.parse_args()
     if not (0 <= args.hostile <= 20_000 and 1 <= args.hostile_addresses <= 200):
         raise SystemExit("bounded: at most 20,000 hostile connections from 1-200 addresses")

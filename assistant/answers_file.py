@@ -20,9 +20,18 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
+def _small_int(text: str) -> int:
+    # a 100,000-digit number would hit Python's int-conversion limit (a ValueError deep in json)
+    if len(text) > 30:
+        raise InputError("an answers file holds yes/no/unsure, not a number of more than 30 digits")
+    return int(text)
+
+
 def parse_answers(text: str, origin: str = "answers") -> dict[str, str]:
     try:
-        data = json.loads(text, object_pairs_hook=_pairs)
+        data = json.loads(text, object_pairs_hook=_pairs, parse_int=_small_int)
+    except RecursionError:  # 5,000-deep nesting: Python's parser recurses per level
+        raise InputError(f"{origin} is nested too deeply: it must be a flat JSON object") from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -40,10 +49,17 @@ def read_answers(path: str) -> dict[str, str]:
         raise InputError(f"answers file not found: {path}")
     if p.is_dir():
         raise InputError(f"answers file is a directory: {path}")
-    if p.stat().st_size > MAX_BYTES:
-        raise InputError(f"answers file is too large ({p.stat().st_size} bytes; limit {MAX_BYTES})")
     try:
-        text = p.read_text(encoding="utf-8")
+        # read at most one byte past the limit, whatever size the file reports: /dev/zero, a FIFO or
+        # a file in /proc report a size of 0 and never end
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read answers file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"answers file is too large (more than {MAX_BYTES} bytes): {path}")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"answers file is not UTF-8 text: {path}") from None
     return parse_answers(text, origin=f"answers file {path}")

@@ -52,7 +52,9 @@ class TraindocClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if token is not None and not token.strip():  # a blank token would be sent as "Bearer " and refused
+            raise InputError("the token is blank: set TRAINDOC_TOKEN to the server's token", field="token")
+        headers = {"Authorization": f"Bearer {token.strip()}"} if token else {}
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,

@@ -22,7 +22,6 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -192,15 +191,16 @@ class JobRunner:
                     self.on_finish(job_id, result)
 
     def _supervise(self, ticket: _Ticket) -> JobResult:
-        request = ticket.request
-        # the child's stdout and stderr go to a file: its last line explains a crash
-        with tempfile.TemporaryFile() as log:
-            return self._spawn_and_follow(request, ticket, log)
+        return self._spawn_and_follow(ticket.request, ticket)
 
-    def _spawn_and_follow(self, request: JobRequest, ticket: _Ticket, log: Any) -> JobResult:
+    def _spawn_and_follow(self, request: JobRequest, ticket: _Ticket) -> JobResult:
         if ticket.cancel.is_set():  # cancelled between leaving the queue and starting
             return JobResult("cancelled", error="cancelled before it started")
         read_fd, write_fd = os.pipe()
+        # the child's stdout and stderr come through a pipe of which only the last LOG_TAIL_BYTES are
+        # kept (its last line explains a crash): a probe printing without end cannot fill a disk
+        log_fd, log = os.pipe()
+        tail = LogTail(log_fd)
         try:
             child = subprocess.Popen(
                 [self.python, "-c", "from assistant.jobs import worker_main; worker_main()", str(write_fd)],
@@ -209,10 +209,19 @@ class JobRunner:
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
                 start_new_session=True,  # its own process group: a kill reaches its DataLoader workers too
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "TRAINDOC_JOB_ID": request.job_id},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "TRAINDOC_JOB_ID": request.job_id,
+                    "TRAINDOC_PARENT_PID": str(os.getpid()),
+                },
             )
+        except BaseException:
+            os.close(log_fd)
+            raise
         finally:
             os.close(write_fd)
+            os.close(log)
         with self._cond:
             self._children[request.job_id] = child
             if self._stopping:
@@ -222,9 +231,10 @@ class JobRunner:
             with contextlib.suppress(BrokenPipeError):  # died at once: _follow reports why
                 child.stdin.write((json.dumps(_request_json(request)) + "\n").encode())
                 child.stdin.flush()
-            return self._follow(request, ticket, child, read_fd, log)
+            return self._follow(request, ticket, child, read_fd, tail)
         finally:
             os.close(read_fd)
+            os.close(log_fd)
             _kill(child)
             child.wait()
             _close_quietly(child.stdin)
@@ -235,7 +245,7 @@ class JobRunner:
         ticket: _Ticket,
         child: subprocess.Popen[bytes],
         fd: int,
-        log: Any,
+        log: LogTail,
     ) -> JobResult:
         deadline = time.monotonic() + request.timeout_s
         kill_at: float | None = None
@@ -244,6 +254,7 @@ class JobRunner:
         final: dict[str, Any] | None = None
         poller = select.poll()  # not select(): a busy server's descriptors can be past FD_SETSIZE
         poller.register(fd, select.POLLIN)
+        poller.register(log.fd, select.POLLIN)
         while final is None:
             now = time.monotonic()
             if ticket.cancel.is_set() and kill_at is None:
@@ -257,7 +268,10 @@ class JobRunner:
                     error=f"timed out after {request.timeout_s:g} s (the probe was killed)",
                     progress=last,
                 )
-            if not poller.poll(1000 * min(0.25, max(0.0, deadline - now))):
+            ready = dict(poller.poll(1000 * min(0.25, max(0.0, deadline - now))))
+            if log.fd in ready and not log.read():
+                poller.unregister(log.fd)  # the child closed its output (or died)
+            if fd not in ready:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:  # the child exited (or died) without a final message
@@ -274,6 +288,7 @@ class JobRunner:
                     break
         if final is None:
             code = child.wait()
+            log.drain()
             if ticket.cancel.is_set():
                 return JobResult("cancelled", error="cancelled", progress=last)
             return JobResult("failed", error=_death_message(code, log), progress=last)
@@ -309,24 +324,54 @@ def _request_json(request: JobRequest) -> dict[str, Any]:
     }
 
 
-def _death_message(code: int, log: Any) -> str:
-    tail = _tail(log)
+LOG_TAIL_BYTES = 64 * 1024
+
+
+class LogTail:
+    """The end of a child's output: everything is read (so the child never blocks on a full pipe),
+    only the last LOG_TAIL_BYTES are kept."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.data = bytearray()
+        self.total = 0
+        os.set_blocking(fd, False)
+
+    def read(self) -> bool:
+        """Read what is there; False at the end of the output."""
+        try:
+            chunk = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > LOG_TAIL_BYTES:
+            del self.data[: len(self.data) - LOG_TAIL_BYTES]
+        return True
+
+    def drain(self) -> None:
+        """After the child exited: what is left in the pipe (its grandchildren may hold it open)."""
+        for _ in range(64):
+            before = self.total
+            if not self.read() or self.total == before:
+                return
+
+    def last_line(self, limit: int = 300) -> str:
+        lines = [ln for ln in self.data.decode(errors="replace").splitlines() if ln.strip()]
+        return lines[-1].strip()[:limit] if lines else ""
+
+
+def _death_message(code: int, log: LogTail) -> str:
+    tail = log.last_line()
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         why = " (killed by the system, most likely out of memory)" if -code == signal.SIGKILL else ""
         return f"the probe process died from signal {name}{why}" + (f": {tail}" if tail else "")
     return f"the probe process exited with code {code}" + (f": {tail}" if tail else "")
-
-
-def _tail(log: Any, limit: int = 300) -> str:
-    try:
-        log.seek(0, os.SEEK_END)
-        size = log.tell()
-        log.seek(max(0, size - 4096))
-        lines = [ln for ln in log.read().decode(errors="replace").splitlines() if ln.strip()]
-    except (OSError, ValueError):
-        return ""
-    return lines[-1].strip()[:limit] if lines else ""
 
 
 def _kill(child: subprocess.Popen[bytes]) -> None:
@@ -365,8 +410,31 @@ class _Channel:
         self.send({"type": "progress", "progress": p.model_dump(mode="json")})
 
 
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when the server dies, whatever the probe is doing.
+
+    The stdin watchdog below is a Python thread: a probe stuck in C code that holds the interpreter
+    lock starves it, and the probe kept running (and burning a core) after the server was killed, so
+    a restarted server reported the job `interrupted` while it still ran. The parent-death signal is
+    the kernel's and needs no Python code to run. Linux only (prctl); elsewhere the watchdog remains.
+    If the server died before the signal was set, the parent is already not ours: exit now.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    expected = os.environ.get("TRAINDOC_PARENT_PID")
+    if expected and os.getppid() != int(expected):
+        os._exit(3)
+
+
 def worker_main() -> None:
     """Entry point of a job's child process (see the module docstring for the protocol)."""
+    _die_with_parent()
     channel = _Channel(int(sys.argv[1]))
     request = json.loads(sys.stdin.readline())
     stop = threading.Event()

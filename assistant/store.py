@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -37,12 +40,64 @@ Migration = Callable[[sqlite3.Connection], None]
 Synchronous = Literal["full", "normal"]
 
 _input_adapter: TypeAdapter[SessionInput] = TypeAdapter(SessionInput)
+log = logging.getLogger("traindoc.store")
 
 
 class StoreError(TraindocError):
     """The database cannot be opened or is from a newer traindoc."""
 
     status_code = 500
+
+
+class StorageUnavailable(StoreError):
+    """A write could not be made durable (I/O error, locked database). Nothing was acknowledged; the
+    client may retry. The message never names a path: it goes to API clients."""
+
+    status_code = 503
+
+
+class StorageFull(StorageUnavailable):
+    """The disk (or the database's size limit) is full: HTTP 507 Insufficient Storage."""
+
+    status_code = 507
+
+
+class DamagedRecord(StoreError):
+    """One stored row cannot be read back: that session alone is affected (HTTP 409, not a 500)."""
+
+    status_code = 409
+
+
+_STORAGE_CODES = frozenset(
+    getattr(sqlite3, name)
+    for name in (
+        "SQLITE_FULL",
+        "SQLITE_IOERR",
+        "SQLITE_READONLY",
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_CANTOPEN",
+        "SQLITE_CORRUPT",
+        "SQLITE_NOTADB",
+    )
+)
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """The disk or the database file failed (not the change itself, e.g. a duplicate key)."""
+    if isinstance(exc, OSError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _STORAGE_CODES
+
+
+def _write_failure(exc: BaseException) -> StorageUnavailable:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) == sqlite3.SQLITE_FULL:
+        return StorageFull("the server's disk is full: this change was not saved; free space and retry")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return StorageFull("the server's disk is full: this change was not saved; free space and retry")
+    return StorageUnavailable("the session database could not save this change; try again")
 
 
 def _script(conn: sqlite3.Connection, sql: str) -> None:
@@ -150,9 +205,10 @@ class Store:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def open(self) -> Store:
+        self._check_place()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect()
+            self._check_integrity(conn)
             self.version = self._migrate(conn)
             # jobs that were running when the server died cannot be resumed: say so, do not hide them
             stamp = _iso(now())
@@ -165,13 +221,56 @@ class Store:
                     "WHERE status IN ('queued', 'running')",
                     (stamp,),
                 )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the session database {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise StoreError(self._damaged(str(exc))) from None
+            raise StoreError(f"cannot open the session database {self.path}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the session database {self.path}: {exc.strerror or exc}") from None
         self._write_conn = conn
         self._reader = self._connect()
         self._writer = threading.Thread(target=self._write_loop, name="traindoc-store-writer", daemon=True)
         self._writer.start()
         return self
+
+    def _check_place(self) -> None:
+        """The database's folder exists (or is made) and is writable: one line otherwise (CLI exit 2)."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StoreError(
+                f"{folder} is not a directory: set TRAINDOC_HOME (or --db) to a directory"
+            ) from None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {folder} ({exc.strerror or exc}): set TRAINDOC_HOME (or --db) to a writable directory"
+            ) from None
+        if not folder.is_dir():
+            raise StoreError(f"{folder} is not a directory: set TRAINDOC_HOME (or --db) to a directory")
+        if self.path.is_dir():
+            raise StoreError(f"the session database {self.path} is a directory: pass --db FILE")
+        writable = (
+            os.access(self.path, os.W_OK) if self.path.exists() else os.access(folder, os.W_OK | os.X_OK)
+        )
+        if not writable:
+            raise StoreError(
+                f"cannot write the session database in {folder} (read-only): "
+                "set TRAINDOC_HOME (or --db) to a writable place"
+            )
+
+    def _check_integrity(self, conn: sqlite3.Connection) -> None:
+        """SQLite's quick check (every page and index structure, not index contents: about 10 ms per
+        10 MB here). A database damaged mid-file used to start and then answer 500 to every request."""
+        rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+        if [r[0] for r in rows] != ["ok"]:
+            raise StoreError(self._damaged("; ".join(str(r[0]) for r in rows)))
+
+    def _damaged(self, detail: str) -> str:
+        return (
+            f"cannot open the session database {self.path}: it is damaged ({detail[:120]}); move it aside "
+            f"to start afresh, or recover it with: sqlite3 {self.path} .recover | sqlite3 recovered.db"
+        )
 
     def close(self) -> None:
         if self._writer is not None:
@@ -267,12 +366,17 @@ class Store:
                 except Exception as exc:  # this unit alone is rolled back
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
+                    if _is_storage_failure(exc):  # the disk, not the change: say so, without paths
+                        log.error("could not save a change to %s: %s", self.path, exc)
+                        exc = _write_failure(exc)
                     outcomes.append(exc)
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed (disk full, I/O error): nobody is durable
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [StoreError(f"could not save to {self.path}: {exc}")] * len(batch)
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            log.error("could not save to %s: %s", self.path, exc)
+            outcomes = [_write_failure(exc)] * len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
         for (_, fut), error in zip(batch, outcomes, strict=True):
             if isinstance(fut, asyncio.Future):
@@ -302,15 +406,22 @@ class Store:
         sid, created, updated, setup, history = rows[0]
         bodies = self._read("SELECT body FROM inputs WHERE session_id = ? ORDER BY seq", (sid,))
         notes = self._read("SELECT text FROM notes WHERE session_id = ? ORDER BY seq", (sid,))
-        return SessionRecord(
-            id=sid,
-            created_at=datetime.fromisoformat(created),
-            updated_at=datetime.fromisoformat(updated),
-            setup=setup,
-            history=history,
-            inputs=[_input_adapter.validate_json(b[0]) for b in bodies],
-            notes=[n[0] for n in notes],
-        )
+        try:
+            return SessionRecord(
+                id=sid,
+                created_at=datetime.fromisoformat(created),
+                updated_at=datetime.fromisoformat(updated),
+                setup=setup,
+                history=history,
+                inputs=[_input_adapter.validate_json(b[0]) for b in bodies],
+                notes=[str(n[0]) for n in notes],
+            )
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            log.error("session %s in %s cannot be read back: %s", sid, self.path, exc)
+            raise DamagedRecord(
+                f"session {sid} has a damaged record and cannot be read; other sessions are unaffected",
+                field="session_id",
+            ) from None
 
     def list_sessions(self, limit: int = 100) -> list[SessionSummary]:
         rows = self._read(
@@ -318,31 +429,48 @@ class Store:
             "ORDER BY updated_at DESC, id LIMIT ?",
             (limit,),
         )
-        return [
-            SessionSummary(
-                id=r[0],
-                created_at=datetime.fromisoformat(r[1]),
-                updated_at=datetime.fromisoformat(r[2]),
-                setup=r[3],
-                history=r[4],
-                findings=json.loads(r[5]),
-                complete=bool(r[6]),
-            )
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            try:  # one damaged row is left out (and logged), not a failure of the whole listing
+                out.append(
+                    SessionSummary(
+                        id=r[0],
+                        created_at=datetime.fromisoformat(r[1]),
+                        updated_at=datetime.fromisoformat(r[2]),
+                        setup=r[3],
+                        history=r[4],
+                        findings=json.loads(r[5]),
+                        complete=bool(r[6]),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                log.error("session %r in %s cannot be listed: %s", r[0], self.path, exc)
+        return out
 
     def count_inputs(self, session_id: str) -> int:
         return self._read("SELECT count(*) FROM inputs WHERE session_id = ?", (session_id,))[0][0]
 
     def get_job(self, job_id: str) -> ProbeJob | None:
         rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
+        if not rows:
+            return None
+        try:
+            return _job(rows[0])
+        except (ValueError, TypeError) as exc:
+            log.error("job %s in %s cannot be read back: %s", job_id, self.path, exc)
+            raise DamagedRecord(f"probe job {job_id} has a damaged record", field="job_id") from None
 
     def list_jobs(self, session_id: str) -> list[ProbeJob]:
         rows = self._read(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE session_id = ? ORDER BY created_at, id", (session_id,)
         )
-        return [_job(r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                out.append(_job(r))
+            except (ValueError, TypeError) as exc:
+                log.error("job %r in %s cannot be listed: %s", r[0], self.path, exc)
+        return out
 
     def job_options(self, job_id: str) -> dict[str, object]:
         rows = self._read("SELECT options FROM jobs WHERE id = ?", (job_id,))

@@ -3,6 +3,8 @@
     python benchmarks/load_test.py                          # 200 users, closed loop (as fast as possible)
     python benchmarks/load_test.py --rate 1000              # 200 users pacing 1,000 answers/s in total
     python benchmarks/load_test.py --sync normal --json out.json
+    python benchmarks/load_test.py --rate 1000 --hostile 1100   # ...while 1,100 hostile connections
+                                                                # idle, trickle headers, stall bodies
 
 Each user opens one keep-alive connection, creates a session, answers along one of the flowchart's
 seven leaf paths (2-4 answers), reads the report, and starts again until its dialogues or the time
@@ -12,6 +14,13 @@ The client is a minimal HTTP/1.1 speaker on asyncio streams, not httpx: on a 2-c
 load generator shares the CPU with the server, and httpx's per-request overhead would measure httpx.
 Bounded: --users (default 200), --dialogues per user (default 20) and --duration (default 60 s);
 only 127.0.0.1.
+
+Hostile mode (--hostile N): N further connections, spread over --hostile-addresses loopback addresses
+(127.0.0.10, .11, ...: distinct clients as far as the server can tell), each doing one of: connect and
+send nothing; trickle a request head one byte a second; send a head announcing a body and never send
+it. Each reconnects as soon as the server closes it, so the pressure lasts the whole run. The figures
+then also say how many hostile connections were held at once, refused, and closed by the server, and
+how long one was held before the server closed it.
 """
 
 from __future__ import annotations
@@ -181,6 +190,66 @@ async def verify(port: int, acknowledged: list[tuple[str, str, str]]) -> int:
     return lost
 
 
+@dataclass
+class Hostile:
+    held_now: int = 0
+    held_max: int = 0
+    opened: int = 0
+    refused: int = 0  # answered 503 at once (a connection bound)
+    answered: int = 0  # got some other answer (should not happen: they never finish a request)
+    closed_by_server: int = 0
+    held_for: list[float] = field(default_factory=list)
+    connect_errors: int = 0
+
+
+KINDS = ("idle", "trickle", "body")
+
+
+async def hostile_connection(port: int, source: str, kind: str, stats: Hostile, stop_at: float) -> None:
+    while time.perf_counter() < stop_at:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            stats.connect_errors += 1
+            await asyncio.sleep(0.5)
+            continue
+        stats.opened += 1
+        stats.held_now += 1
+        stats.held_max = max(stats.held_max, stats.held_now)
+        opened = time.perf_counter()
+        try:
+            if kind == "body":
+                writer.write(
+                    # with the token: without it the server answers 401 at once, never waiting
+                    b"POST /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n{"
+                )
+            head = b"GET /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10_000
+            sent = 0
+            while time.perf_counter() < stop_at:
+                if kind == "trickle":
+                    writer.write(head[sent : sent + 1])
+                    sent += 1
+                try:
+                    data = await asyncio.wait_for(reader.read(4096), 1.0)
+                except TimeoutError:
+                    continue
+                if data.startswith(b"HTTP/1.1 503"):
+                    stats.refused += 1
+                elif data:
+                    stats.answered += 1
+                else:
+                    stats.closed_by_server += 1
+                    stats.held_for.append(time.perf_counter() - opened)
+                break
+        except OSError:
+            stats.closed_by_server += 1
+            stats.held_for.append(time.perf_counter() - opened)
+        finally:
+            stats.held_now -= 1
+            writer.close()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (and its reaped children), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
@@ -196,9 +265,18 @@ def rss_kib(pid: int) -> dict[str, int]:
     return fields
 
 
-def start_server(db: Path, sync: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    db: Path, sync: str, log: Path, extra: list[str] | None = None, profile: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     env = {**os.environ, "TRAINDOC_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "assistant", "serve", "--port", "0", "--db", str(db), "--sync", sync]
+    if profile:  # the stats are written when the server stops (SIGINT at the end of the run)
+        code = (
+            "import cProfile, sys; from assistant.cli import main; p = cProfile.Profile(); p.enable()\n"
+            f"try: main(sys.argv[1:])\nfinally: p.disable(); p.dump_stats({profile!r})"
+        )
+        cmd[1:3] = ["-c", code]
+    cmd += extra or []
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
     deadline = time.monotonic() + 60
@@ -246,7 +324,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="traindoc-load-"))
-    proc, port = start_server(workdir / "load.db", args.sync, workdir / "server.log")
+    proc, port = start_server(
+        workdir / "load.db", args.sync, workdir / "server.log", args.server_args.split(), args.profile
+    )
     try:
         await wait_healthy(port)
         idle = rss_kib(proc.pid)
@@ -257,6 +337,20 @@ async def run(args: argparse.Namespace) -> dict:
         own_cpu = time.process_time()
         started = time.perf_counter()
         stop_at = started + args.duration
+        hostile = Hostile()
+        hostile_stop = [started + args.duration + 120]
+        attackers = [
+            asyncio.create_task(
+                hostile_connection(
+                    port, f"127.0.0.{10 + i % args.hostile_addresses}", KINDS[i % 3], hostile, hostile_stop[0]
+                )
+            )
+            for i in range(args.hostile)
+        ]
+        if attackers:  # let them take their connections before the users come
+            await asyncio.sleep(min(5.0, 1 + args.hostile / 500))
+            started = time.perf_counter()
+            stop_at = started + args.duration
         await asyncio.gather(
             *(
                 user(port, random.Random(rng.random()), results, args.dialogues, stop_at, interval)
@@ -264,6 +358,9 @@ async def run(args: argparse.Namespace) -> dict:
             )
         )
         elapsed = time.perf_counter() - started
+        for task in attackers:
+            task.cancel()
+        await asyncio.gather(*attackers, return_exceptions=True)
         server_cpu = cpu_seconds(proc.pid) - server_cpu
         own_cpu = time.process_time() - own_cpu
         loaded = rss_kib(proc.pid)
@@ -303,6 +400,24 @@ async def run(args: argparse.Namespace) -> dict:
         "server_rss_loaded_mib": round(loaded["VmRSS"] / 1024, 1),
         "server_rss_peak_mib": round(loaded["VmHWM"] / 1024, 1),
         "cpus": os.cpu_count(),
+        **(
+            {
+                "hostile_connections": args.hostile,
+                "hostile_addresses": args.hostile_addresses,
+                "hostile_held_max": hostile.held_max,
+                "hostile_opened": hostile.opened,
+                "hostile_refused_503": hostile.refused,
+                "hostile_answered": hostile.answered,
+                "hostile_closed_by_server": hostile.closed_by_server,
+                "hostile_held_p50_s": round(statistics.median(hostile.held_for), 2)
+                if hostile.held_for
+                else None,
+                "hostile_held_max_s": round(max(hostile.held_for), 2) if hostile.held_for else None,
+                "hostile_connect_errors": hostile.connect_errors,
+            }
+            if args.hostile
+            else {}
+        ),
     }
 
 
@@ -315,7 +430,13 @@ def main() -> None:
     p.add_argument("--sync", choices=("full", "normal"), default="full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="also write the figures here")
+    p.add_argument("--hostile", type=int, default=0, help="hostile connections held during the run")
+    p.add_argument("--hostile-addresses", type=int, default=10, help="loopback addresses they come from")
+    p.add_argument("--server-args", default="", help="extra `traindoc serve` flags, space-separated")
+    p.add_argument("--profile", metavar="FILE", help="run the server under cProfile, its stats to FILE")
     args = p.parse_args()
+    if not (0 <= args.hostile <= 20_000 and 1 <= args.hostile_addresses <= 200):
+        raise SystemExit("bounded: at most 20,000 hostile connections from 1-200 addresses")
     if not (1 <= args.users <= 1000 and 1 <= args.dialogues <= 1000 and 0 < args.duration <= 600):
         raise SystemExit("bounded: 1-1000 users, 1-1000 dialogues each, at most 600 s")
     figures = asyncio.run(run(args))

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from assistant.api import errors
+from assistant.api.histories import HistoryReader
 from assistant.api.probe_jobs import JobService
 from assistant.api.routes import answers, catalog, health, jobs, sessions
 from assistant.api.security import Guard
 from assistant.api.service import SessionService
-from assistant.api.settings import Settings
+from assistant.api.settings import Settings, host_names
 from assistant.store import Store
 
 
@@ -30,6 +31,11 @@ def create_app(settings: Settings) -> FastAPI:
             histories=settings.histories,
             cache_size=settings.session_cache,
             max_inputs=settings.max_inputs,
+            history_reader=HistoryReader(
+                max_bytes=settings.history_max_bytes,
+                memory_mb=settings.history_memory_mb,
+                cache_size=settings.history_cache,
+            ),
         )
         job_service = JobService(
             store,
@@ -55,8 +61,12 @@ def create_app(settings: Settings) -> FastAPI:
         version=health.VERSION,
         lifespan=lifespan,
     )
-    app.add_middleware(Guard, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Guard, token=settings.token, max_body_bytes=settings.max_body_bytes, hosts=host_names(settings)
+    )
     errors.install(app)
-    for module in (health, catalog, sessions, answers, jobs):
+    # routes are matched in order, one regular expression each: the answer path's first (answers,
+    # then sessions) roughly halves the matching work per request (benchmarks/bench_app_cpu.py)
+    for module in (answers, sessions, jobs, catalog, health):
         app.include_router(module.router)
     return app

@@ -30,3 +30,10 @@ async def _settings(request: Request) -> Settings:
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Jobs = Annotated[JobService, Depends(_jobs)]
 ServiceSettings = Annotated[Settings, Depends(_settings)]
+
+
+def sessions_of(request: Request) -> SessionService:
+    """For the answer path's routes, which take `request: Request` instead of `Sessions`: FastAPI
+    solves each `Depends` as a sub-dependency on every request, and on the hot path (create, answer,
+    report) that was about a fifth of the server's CPU per request (cProfile, benchmarks/bench_app_cpu.py)."""
+    return request.app.state.sessions

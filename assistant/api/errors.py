@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from assistant.errors import TraindocError
+from assistant.errors import ServiceUnavailable, TraindocError
+from assistant.store import StorageUnavailable
 from probes.base import ProbeError, ProbeOutOfMemory
 
 log = logging.getLogger("traindoc.api")
@@ -32,9 +34,16 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal)
 
 
+# errors whose messages are written for clients (no paths, no engine text); any other 5xx is ours
+_CLIENT_SAFE_5XX = (ServiceUnavailable, StorageUnavailable)
+
+
 async def _traindoc(_: Request, exc: TraindocError) -> JSONResponse:
-    headers = {"Retry-After": "5"} if exc.status_code in (429, 503) else None
+    headers = {"Retry-After": "5"} if exc.status_code in (429, 503, 507) else None
     if exc.status_code >= 500:
+        if not isinstance(exc, _CLIENT_SAFE_5XX):
+            # an engine failure or an unreadable database: its text may hold internals and paths
+            return _logged_internal(exc)
         log.warning("%s: %s", type(exc).__name__, exc.message)
     return error_response(exc.status_code, exc.message, exc.field, headers)
 
@@ -64,6 +73,12 @@ async def _http(_: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
-    # a bug of ours: logged with its traceback here, one line for the client
-    log.exception("internal error")
-    return error_response(500, f"internal error: {type(exc).__name__}", None)
+    return _logged_internal(exc)
+
+
+def _logged_internal(exc: BaseException) -> JSONResponse:
+    """A bug of ours: the traceback goes to the server's log under a reference; the client gets one
+    stable line with that reference and nothing else (no exception text: it can name paths)."""
+    reference = secrets.token_hex(4)
+    log.error("internal error %s", reference, exc_info=(type(exc), exc, exc.__traceback__))
+    return error_response(500, f"internal error (reference {reference} in the server's log)", None)

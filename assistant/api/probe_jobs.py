@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,7 +325,54 @@ def _check_options(probe: str, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Bounds on what a client may ask a probe to spend, so one request cannot hold the only worker for the
+# whole job timeout (`seeds=1000000`, `depths="0,5000"`) or record a meaningless verdict
+# (`gradient_threshold=Infinity` made every gradient "small"). Inclusive (low, high); floats must also
+# be finite. An option missing here is still type-checked and, if a number, required to be finite.
+OPTION_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("depth", "seeds"): (1, 8),
+    ("curvature", "samples"): (1, 65_536),
+    ("curvature", "gradient_threshold"): (1e-12, 1e3),
+    ("curvature", "negative_threshold"): (1e-12, 1.0),
+    ("curvature", "max_hvp"): (1, 1000),
+    ("curvature", "exact_limit"): (0, 5000),
+    ("curvature", "tolerance"): (1e-12, 0.5),
+}
+DEPTH_BOUNDS = (1, 64)  # each depth of a ladder
+MAX_DEPTHS = 12  # depths in a ladder
+
+
 def _coerce(probe: str, opt: Any, value: Any) -> Any:
+    value = _coerce_type(probe, opt, value)
+    field_name = f"options.{opt.name}"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{probe} option {opt.name} must be a finite number", field=field_name)
+    bounds = OPTION_BOUNDS.get((probe, opt.name))
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise InputError(
+            f"{probe} option {opt.name} must be between {bounds[0]:g} and {bounds[1]:g}", field=field_name
+        )
+    if (probe, opt.name) == ("depth", "depths"):
+        _check_depths(value, field_name)
+    return value
+
+
+def _check_depths(value: str, field_name: str) -> None:
+    try:
+        depths = [int(part) for part in value.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise InputError(
+            "depth option depths must be comma-separated integers like 1,2,3", field=field_name
+        ) from None
+    low, high = DEPTH_BOUNDS
+    if not depths or len(depths) > MAX_DEPTHS or any(not low <= d <= high for d in depths):
+        raise InputError(
+            f"depth option depths must be 1 to {MAX_DEPTHS} integers between {low} and {high}",
+            field=field_name,
+        )
+
+
+def _coerce_type(probe: str, opt: Any, value: Any) -> Any:
     field_name = f"options.{opt.name}"
     ok = (
         (opt.type is bool and isinstance(value, bool))

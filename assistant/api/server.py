@@ -21,6 +21,7 @@ import uvicorn
 import uvicorn.config
 
 from assistant.api.app import create_app
+from assistant.api.connections import ConnectionLimits, default_base, protocol_class
 from assistant.api.settings import Settings
 from assistant.errors import InputError, ServiceUnavailable
 from assistant.store import Store
@@ -84,9 +85,43 @@ def _log_config(log_file: Path | None) -> dict[str, Any]:
     return config
 
 
+def limits_of(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        head_timeout_s=settings.head_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=min(settings.max_connections, _descriptor_room()),
+        max_connections_per_client=settings.max_connections_per_client,
+    )
+
+
+def _descriptor_room() -> int:
+    """Connections the process can hold: its file descriptor limit, less some for the database,
+    the probe pipes and the logs (an accept that fails with EMFILE would stall the whole server)."""
+    try:
+        import resource
+
+        return max(16, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 128)
+    except (ImportError, OSError, ValueError):
+        return 1024
+
+
+def raise_descriptor_limit() -> None:
+    """The soft limit up to the hard one (1024 soft is common): connections are cheap, descriptors not."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def _config(settings: Settings, log_level: str, log_file: Path | None = None) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings),
+        http=protocol_class(default_base(), limits_of(settings)),
         log_config=_log_config(log_file),
         log_level=log_level,
         access_log=settings.access_log,
@@ -95,7 +130,9 @@ def _config(settings: Settings, log_level: str, log_file: Path | None = None) ->
         timeout_graceful_shutdown=3,
         timeout_keep_alive=30,
         server_header=False,
-        limit_concurrency=1000,  # beyond this many connections and tasks, new requests get 503
+        # no limit_concurrency: it answers 503 to every request once that many connections are open,
+        # so idle clients lock everyone out; assistant/api/connections.py bounds connections instead
+        limit_concurrency=None,
     )
 
 
@@ -118,6 +155,7 @@ def serve(settings: Settings, announce: Callable[[str], None], log_level: str = 
     """Run until interrupted. The database is opened once first so its errors are one line, not a log."""
     settings.check()
     Store(settings.db_path, synchronous=settings.synchronous).open().close()
+    raise_descriptor_limit()
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     server = _Server(_config(settings, log_level), lambda: announce(url))

@@ -10,6 +10,7 @@ All of this runs on the event loop thread: the rule engine is only ever called f
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import secrets
 import threading
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from assistant import store as ops
+from assistant.api.histories import HistoryReader
 from assistant.engine import Derivation, FlowchartEngine, default_engine
 from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
 from assistant.evidence import apply_outcome
@@ -26,7 +28,7 @@ from assistant.models import AnswerSource, Report
 from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
 from assistant.session import Session
 from assistant.store import SessionRecord, Store
-from probes.base import ProbeError, ProbeOutcome
+from probes.base import ProbeOutcome
 
 MAX_ID_LENGTH = 64
 
@@ -83,8 +85,12 @@ class SessionService:
         setups: Mapping[str, str],
         cache_size: int,
         max_inputs: int,
+        history_reader: HistoryReader | None = None,
     ) -> None:
         self.store = store
+        self.history_reader = history_reader or HistoryReader(
+            max_bytes=512 * 1024 * 1024, memory_mb=4096, cache_size=32
+        )
         self.histories = histories
         self.setups = setups
         self.engine = MemoEngine()
@@ -208,19 +214,10 @@ class SessionService:
         if name not in self.histories:
             raise NotFoundError(f"no history named {name!r} is registered on the server", field="history")
         self.live(session_id)  # 404 before any reading
-        try:
-            from probes.history import history_outcome
-        except ImportError as exc:
-            raise ServiceUnavailable(f"reading histories is not available here: {exc}") from exc
-        # reading files (or an MLflow server) is slow I/O, not engine work: off the loop
-        try:
-            outcome = await asyncio.wait_for(
-                asyncio.to_thread(history_outcome, self.histories[name]), timeout_s
-            )
-        except TimeoutError:
-            raise ServiceUnavailable(f"reading history {name!r} took longer than {timeout_s:g} s") from None
-        except ProbeError as exc:
-            raise InputError(f"history {name!r}: {exc.message}", field="history") from None
+        if importlib.util.find_spec("probes.history") is None:
+            raise ServiceUnavailable("reading histories is not available in this installation")
+        # in a child process with a memory cap, cached per file version (assistant/api/histories.py)
+        outcome = await self.history_reader.read(name, self.histories[name], timeout_s)
         return await self.apply_outcomes(session_id, [outcome], AnswerSource.history)
 
     async def apply_outcomes(

@@ -39,15 +39,28 @@ class Settings(BaseModel):
     setups: dict[str, str] = Field(default_factory=dict, description="NAME -> resolved setup spec")
     histories: dict[str, str] = Field(default_factory=dict, description="NAME -> resolved history path")
     max_body_bytes: int = Field(256 * 1024, gt=0)
-    job_timeout_s: float = Field(3600.0, gt=0)
+    job_timeout_s: float = Field(1800.0, gt=0, le=7 * 24 * 3600)
     job_workers: int = Field(1, ge=1, le=64)
     job_queue: int = Field(8, ge=0, le=10_000)
-    job_memory_mb: int | None = Field(None, gt=0, description="extra address space a probe may take")
+    # a probe runs the user's model: 4 GiB of address space beyond what it holds after loading the
+    # setup fails it with "ran out of memory" instead of letting it swap the server's machine; 0: no cap
+    job_memory_mb: int | None = Field(4096, ge=0, description="extra address space a probe may take")
     synchronous: Literal["full", "normal"] = "full"
     sse_keepalive_s: float = Field(10.0, gt=0)
     session_cache: int = Field(10_000, ge=1)
     max_inputs: int = Field(2_000, ge=1, description="inputs one session may hold")
     access_log: bool = False
+    # connection limits (assistant/api/connections.py) and the Host allow-list (assistant/api/security.py)
+    head_timeout_s: float = Field(10.0, gt=0, le=3600, description="time for a request's head to arrive")
+    body_timeout_s: float = Field(30.0, gt=0, le=3600, description="time for a request's body to arrive")
+    max_connections: int = Field(4096, ge=1, le=1_000_000)
+    max_connections_per_client: int = Field(256, ge=1, le=1_000_000)
+    allowed_hosts: list[str] | None = Field(
+        None, description="Host header names answered; default: loopback names and the bound address"
+    )
+    history_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="largest history file read")
+    history_memory_mb: int = Field(4096, gt=0, description="address space a history reader may take")
+    history_cache: int = Field(32, ge=0, le=10_000, description="parsed histories kept (by file version)")
 
     def check(self) -> Settings:
         """Refuse settings that would be unsafe to serve with."""
@@ -56,8 +69,12 @@ class Settings(BaseModel):
                 f"binding {self.host} (not loopback) needs a token: pass --token or set TRAINDOC_TOKEN",
                 field="token",
             )
-        if self.token is not None and len(self.token) < 16:
-            raise InputError("the token must be at least 16 characters", field="token")
+        if self.token is not None and (
+            len(self.token) < 16 or not self.token.isprintable() or any(c.isspace() for c in self.token)
+        ):
+            raise InputError(
+                "the token must be at least 16 printable characters without spaces", field="token"
+            )
         for kind, names in (("setup", self.setups), ("history", self.histories)):
             for name in names:
                 check_name(name, kind)
@@ -71,6 +88,37 @@ class Settings(BaseModel):
 
     def history_list(self) -> list[HistoryPublic]:
         return [HistoryPublic(name=name, description=path) for name, path in sorted(self.histories.items())]
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_names(settings: Settings) -> frozenset[str] | None:
+    """The Host header names the server answers (lower case, no port); None: any (see docs/service.md).
+
+    A page on evil.example can point its own name at 127.0.0.1 (DNS rebinding) and so reach a loopback
+    service with `Host: evil.example`; answering only our own names defeats that. Bound to every
+    address (0.0.0.0) the service needs a token, which such a page cannot send, so any name is then
+    answered unless the operator lists them.
+    """
+    if settings.allowed_hosts is not None:
+        if "*" in settings.allowed_hosts:
+            return None
+        return frozenset(normal_host(h) for h in settings.allowed_hosts)
+    bound = normal_host(settings.host)
+    if bound in ("0.0.0.0", "::", ""):
+        return None
+    return frozenset({*LOOPBACK_NAMES, bound})
+
+
+def normal_host(value: str) -> str:
+    """`[::1]:8321` -> `::1`, `LocalHost:80` -> `localhost`."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    if value.count(":") == 1:
+        return value.partition(":")[0]
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -166,6 +214,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
         "jobs",
         "max_body_bytes",
         "synchronous",
+        "limits",
+        "allowed_hosts",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -186,7 +236,33 @@ def load_config(path: str | Path) -> dict[str, Any]:
             out[name] = jobs[key]
     if "memory_mb" in jobs:
         out["job_memory_mb"] = jobs["memory_mb"]
+    if "allowed_hosts" in data:
+        out["allowed_hosts"] = data["allowed_hosts"]
+    limits = data.get("limits", {})
+    if not isinstance(limits, dict):
+        raise InputError(f"config file {path}: [limits] must be a table", field="limits")
+    unknown_limits = sorted(set(limits) - set(LIMIT_KEYS))
+    if unknown_limits:
+        raise InputError(
+            f"config file {path}: unknown key(s) in [limits]: {', '.join(unknown_limits)}",
+            field=f"limits.{unknown_limits[0]}",
+        )
+    out.update(limits)
     return out
+
+
+# the operator's limits, settable in [limits] of traindoc.toml (and most as `traindoc serve` flags)
+LIMIT_KEYS = (
+    "head_timeout_s",
+    "body_timeout_s",
+    "max_connections",
+    "max_connections_per_client",
+    "history_max_bytes",
+    "history_memory_mb",
+    "history_cache",
+    "max_inputs",
+    "session_cache",
+)
 
 
 def build_settings(**fields: Any) -> Settings:

@@ -41,13 +41,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", action="append", metavar="NAME=PATH", help="register a training history")
     p.add_argument("--config", metavar="FILE", help="a traindoc.toml (flags override it)")
     p.add_argument(
-        "--job-timeout", type=float, metavar="SECONDS", help="longest a probe job may run (default 3600)"
+        "--job-timeout", type=float, metavar="SECONDS", help="longest a probe job may run (default 1800)"
     )
     p.add_argument("--jobs", type=int, metavar="N", help="probe jobs run at the same time (default 1)")
     p.add_argument(
         "--queue", type=int, metavar="N", help="probe jobs that may wait (default 8; more get 429)"
     )
-    p.add_argument("--job-memory", type=int, metavar="MB", help="memory a probe may add before it fails")
+    p.add_argument(
+        "--job-memory",
+        type=int,
+        metavar="MB",
+        help="memory a probe may add before it fails (default 4096; 0: no cap)",
+    )
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body (default 262144)")
     p.add_argument(
         "--sync",
@@ -55,6 +60,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="full (default): fsync each commit, safe against power loss; normal: safe against crashes only",
     )
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="a Host header name to answer (repeatable; default: loopback names and the bound address; * for any)",
+    )
+    p.add_argument(
+        "--head-timeout", type=float, metavar="SECONDS", help="time a request's head may take (default 10)"
+    )
+    p.add_argument(
+        "--body-timeout", type=float, metavar="SECONDS", help="time a request's body may take (default 30)"
+    )
+    p.add_argument("--max-connections", type=int, metavar="N", help="connections held in all (default 4096)")
+    p.add_argument(
+        "--max-client-connections",
+        type=int,
+        metavar="N",
+        help="connections one address may hold (default 256)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -76,10 +100,16 @@ def settings_from_args(args: argparse.Namespace):  # -> Settings (imported lazil
             "job_timeout_s": args.job_timeout or fields.get("job_timeout_s"),
             "job_workers": args.jobs or fields.get("job_workers"),
             "job_queue": args.queue if args.queue is not None else fields.get("job_queue"),
-            "job_memory_mb": args.job_memory or fields.get("job_memory_mb"),
+            "job_memory_mb": args.job_memory if args.job_memory is not None else fields.get("job_memory_mb"),
             "max_body_bytes": args.max_body or fields.get("max_body_bytes"),
             "synchronous": args.sync or fields.get("synchronous"),
             "access_log": args.access_log or None,
+            "allowed_hosts": args.allow_host or fields.get("allowed_hosts"),
+            "head_timeout_s": args.head_timeout or fields.get("head_timeout_s"),
+            "body_timeout_s": args.body_timeout or fields.get("body_timeout_s"),
+            "max_connections": args.max_connections or fields.get("max_connections"),
+            "max_connections_per_client": args.max_client_connections
+            or fields.get("max_connections_per_client"),
         }
     )
 

@@ -4,7 +4,9 @@ setups whose probes raise, hang, exhaust memory or kill their own process."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sys
 import time
 
 import torch
@@ -126,3 +128,40 @@ class _Dies(nn.Module):
 
 def dies() -> Setup:
     return _setup(model=_Dies)
+
+
+class _HoldsTheLock(nn.Module):
+    """Stuck in C code that never releases the interpreter lock: a Python watchdog thread never runs."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.inner = _mlp(depth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # catastrophic backtracking in `re` (C, lock held): about 2**40 steps, far longer than any test
+        re.match(r"(a+)+$", "a" * 40 + "b")
+        return self.inner(x)
+
+
+def holds_the_lock() -> Setup:
+    return _setup(model=_HoldsTheLock)
+
+
+class _Chatty(nn.Module):
+    """Prints 200 MB, then its last words, then exits without a result."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.inner = _mlp(depth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        line = "x" * (1 << 20) + "\n"
+        for _ in range(200):
+            sys.stdout.write(line)
+        sys.stdout.write("the last words\n")
+        sys.stdout.flush()
+        os._exit(7)
+
+
+def chatty() -> Setup:
+    return _setup(model=_Chatty)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from assistant.api.deps import ServiceSettings, Sessions
+from assistant.api.deps import ServiceSettings, Sessions, sessions_of
 from assistant.api.responses import ModelResponse, errors
 from assistant.service_models import AnswerChange, AnswerCreate, HistoryApply, SessionPublic
 
@@ -12,10 +12,10 @@ router = APIRouter(prefix="/sessions/{session_id}", tags=["answers"])
 
 
 @router.post("/answers", response_model=SessionPublic, responses=errors(404, 409, 422))
-async def answer(session_id: str, body: AnswerCreate, sessions: Sessions) -> Response:
+async def answer(session_id: str, body: AnswerCreate, request: Request) -> Response:
     """Answer a question on the path; a different value for an answered question is refused (use PUT)."""
     return ModelResponse(
-        await sessions.answer(session_id, body.question, body.value, body.note, change=False)
+        await sessions_of(request).answer(session_id, body.question, body.value, body.note, change=False)
     )
 
 

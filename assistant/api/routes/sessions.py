@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter
 
-from assistant.api.deps import Jobs, Sessions
+from assistant.api.deps import Jobs, Sessions, sessions_of
 from assistant.api.responses import ModelResponse, errors, list_response
 from assistant.models import Report
 from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
@@ -17,8 +17,8 @@ _summaries: TypeAdapter[list[SessionSummary]] = TypeAdapter(list[SessionSummary]
 
 
 @router.post("", response_model=SessionPublic, status_code=201, responses=errors(404, 422))
-async def create_session(sessions: Sessions, body: SessionCreate | None = None) -> Response:
-    return ModelResponse(await sessions.create(body or SessionCreate()), status_code=201)
+async def create_session(request: Request, body: SessionCreate | None = None) -> Response:
+    return ModelResponse(await sessions_of(request).create(body or SessionCreate()), status_code=201)
 
 
 @router.get("", response_model=list[SessionSummary])
@@ -41,5 +41,5 @@ async def delete_session(session_id: str, sessions: Sessions, jobs: Jobs) -> Res
 
 
 @router.get("/{session_id}/report", response_model=Report, responses=errors(404))
-async def get_report(session_id: str, sessions: Sessions) -> Response:
-    return ModelResponse(sessions.report(session_id))
+async def get_report(session_id: str, request: Request) -> Response:
+    return ModelResponse(sessions_of(request).report(session_id))

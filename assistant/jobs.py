@@ -405,10 +405,10 @@ def _limit_memory(memory_mb: int | None) -> None:
 
 def _run_job(request: dict[str, Any], channel: _Channel, should_stop: Callable[[], bool]) -> dict[str, Any]:
     from probes.context import ProbeContext
-    from probes.setup import load_any
+    from probes.setup import load_checked
 
     probe = request["probe"]
-    setup = load_any(request["setup"])
+    setup = load_checked(request["setup"])  # the file may have changed since it was registered
     _limit_memory(request.get("memory_mb"))
     ctx = ProbeContext(setup, progress=channel.progress, should_stop=should_stop)
     if probe == AUTO:

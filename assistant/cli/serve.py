@@ -88,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     from assistant.api.server import serve
 
     settings = settings_from_args(args)
+    if settings.setups:
+        from probes.setup import load_checked
+
+        for spec in settings.setups.values():  # a broken setup is refused at start, not at a probe
+            load_checked(spec)
 
     def announce(url: str) -> None:
         names = ", ".join(settings.setups) or "none"

@@ -58,6 +58,10 @@ def build_client(args: argparse.Namespace):  # -> tuple[TraindocClient, str | No
     spec = setup_arg or (f"demo:{demo}" if demo else None)
     if demo:
         _check_demo(demo)
+    if spec:
+        from probes.setup import load_checked
+
+        load_checked(spec)  # the same check as the CLI's: a broken setup is refused before the screen
     client = TraindocClient.embedded(
         setups={DEFAULT: spec} if spec else None,
         histories={DEFAULT: history} if history else None,

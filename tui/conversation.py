@@ -8,7 +8,7 @@ path accepts now, and what the session can measure with.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from assistant.errors import InputError, TraindocError
@@ -71,6 +71,7 @@ class Conversation:
         self.sources = Sources(
             setup=session.setup if session.setup in setups else None,
             history=session.history if session.history in histories else None,
+            failed=self.sources.failed,  # the setup is the same: a failed probe would fail again
         )
         return session
 
@@ -121,6 +122,9 @@ class Conversation:
         if self.sources.history is None:
             raise InputError("no training history is loaded (start with traindoc --history PATH)")
         return self.client.apply_history(self._id(), self.sources.history)
+
+    def mark_failed(self, probe: str) -> None:
+        self.sources = replace(self.sources, failed=self.sources.failed | {probe})
 
     def start_probe(self, probe: str) -> ProbeJob:
         if self.sources.setup is None:

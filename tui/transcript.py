@@ -25,15 +25,17 @@ SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "ge
 
 @dataclass(frozen=True)
 class Sources:
-    """What the assistant can measure with: a setup name, a history name, or neither."""
+    """What the assistant can measure with: a setup name, a history name, or neither; and the probes
+    that failed in this run (no longer offered: they would fail again the same way)."""
 
     setup: str | None = None
     history: str | None = None
+    failed: frozenset[str] = frozenset()
 
     def can_measure(self, question: QuestionPublic | None) -> Literal["probe", "history", None]:
         if question is None:
             return None
-        if self.setup and question.probe in SETUP_PROBES:
+        if self.setup and question.probe in SETUP_PROBES and question.probe not in self.failed:
             return "probe"
         if self.history and question.id in HISTORY_ANSWERS:
             return "history"

@@ -84,8 +84,17 @@ def run_tui(args: argparse.Namespace) -> int:
             )
         from tui import TraindocApp
 
-        app = TraindocApp(client, setup=setup, history=history, resume=bool(args.resume), label=label)
+        app = TraindocApp(
+            client,
+            setup=setup,
+            history=history,
+            resume=bool(args.resume),
+            label=label,
+            history_label=getattr(args, "history", None) or "",
+        )
         app.run()
+        if args.server:  # a remote probe would run on; an embedded one ends with the service (close)
+            app.cancel_left_behind()  # the screen is gone already: a probe's slow stop is no wait on it
     finally:
         client.close()
     return app.return_code or 0

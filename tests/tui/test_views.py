@@ -138,7 +138,8 @@ def test_evidence_tables_numbers_and_curves() -> None:
     evidence = measured_report().answers["deeper_model_worse"].evidence
     assert evidence is not None
     scalars = dict(walk_scalars(evidence.data))
-    assert scalars["trivial_loss"] == "2.3" and scalars["comparison.worse"] == "3"
+    assert scalars["trivial loss"] == "2.3" and scalars["depth comparison: worse"] == "3"
+    assert not any("." in label or "_" in label for label in scalars)  # words, not internal keys
     ((name, rows),) = list(walk_tables(evidence.data))
     assert name == "ladder" and [r["depth"] for r in rows] == [1, 2, 3]
     found = curves(evidence.data)

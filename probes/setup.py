@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 import math
 import sys
+import sysconfig
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -122,6 +123,16 @@ def _did_you_mean(module: Any, name: str) -> str:
     return f" — functions there: {', '.join(functions)}" if functions else ""
 
 
+_LIBRARY_ROOTS = tuple(
+    {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    | {str(Path(__file__).resolve().parent)}
+)
+
+
+def _library_frame(filename: str) -> bool:
+    return filename.startswith(_LIBRARY_ROOTS) or "site-packages" in filename or filename.startswith("<")
+
+
 def _importable(folder: Path) -> None:
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
@@ -132,7 +143,10 @@ def _where(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError) and exc.filename:  # the frames are importlib's; the place is here
         return f"SyntaxError: {exc.msg} (at {Path(exc.filename).name}:{exc.lineno})"
     frames = traceback.extract_tb(exc.__traceback__)
-    loc = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    # the user's own line, not torch's: library frames (site-packages, the standard library, ours)
+    # say where it broke, the user's frame says what to fix
+    mine = [f for f in frames if not _library_frame(f.filename)]
+    loc = f" (at {Path(mine[-1].filename).name}:{mine[-1].lineno})" if mine else ""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}{loc}"
 

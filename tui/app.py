@@ -49,6 +49,7 @@ class TraindocApp(App[None]):
         resume: bool = False,
         label: str = "",
         history_label: str = "",
+        sources: dict[str, str] | None = None,
         export_dir: Path | None = None,
         remember_theme: bool = True,
     ) -> None:
@@ -58,6 +59,7 @@ class TraindocApp(App[None]):
         self.resume = resume
         self.label = label
         self.history_label = history_label  # the history's path as the user gave it, for the title
+        self.sources = sources or {}  # setup / demo / history as given (absolute): kept for --resume
         self.export_dir = export_dir
         self.remember_theme = remember_theme
         self.left_running: str | None = None  # the probe job running when the user quit

@@ -6,17 +6,21 @@ Ground truth is the user's view: what the chat says, where the focus is, what th
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Footer, Input
 
+from assistant.cli.tui_entry import resumed_sources
 from tests.conftest import REAL_HISTORIES
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chat_message import ChatMessage
+from tui.widgets.curve_plot import CurvePlot
+from tui.widgets.finding_card import FindingCard
 from tui.widgets.question_bar import QuestionBar
 
 OUT_OF_MEMORY = Path(__file__).resolve().parent / "setups" / "runs_out_of_memory.py"
@@ -154,3 +158,37 @@ async def test_quitting_during_a_probe_does_not_wait_for_it(
     assert client.get_probe(job_id).status in ("queued", "running")  # type: ignore[attr-defined]
     app.cancel_left_behind()  # what `traindoc --server` does once the screen is gone
     assert client.get_probe(job_id).status == "cancelled"  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+async def test_resume_restores_the_source_and_the_curves_drawn_live(
+    make_app: Callable[..., TraindocApp], make_client: Callable[..., object]
+) -> None:
+    """Main: `traindoc --resume` dropped the demo/setup the session was started with (no more `m`),
+    and the depth ladder's curves watched live were gone: numbers without their curve."""
+    first = make_app("demo:optimization_issue", sources={"demo": "optimization_issue"})
+    async with first.run_test(size=(110, 45)) as pilot:
+        await ready(pilot)
+        await pilot.press("y")
+        await idle(pilot)
+        await pilot.press("m")  # the depth ladder, with its training curves drawn live
+        await wait_for(pilot, lambda: first.chat.job is not None, what="the probe job to start")
+        await wait_for(pilot, lambda: first.chat.job is None, PROBE_WAIT_S, "the depth probe")
+        await idle(pilot)
+        live = first.chat.seen
+        assert live, "no curves watched live"
+        report = first.chat.report
+    # `traindoc --resume` alone: the entry point finds the source the latest session started with
+    args = argparse.Namespace(resume=True, server=None, setup=None, demo=None, history=None)
+    assert resumed_sources(args, make_client()) and args.demo == "optimization_issue"
+
+    again = make_app(f"demo:{args.demo}", resume=True)
+    async with again.run_test(size=(110, 45)) as pilot:
+        await ready(pilot)
+        assert again.chat.report is not None and report is not None
+        assert again.chat.report.answers.keys() == report.answers.keys()
+        assert again.chat.conversation.sources.setup == "default"  # measuring works again
+        assert again.chat.seen.keys() == live.keys()
+        card = again.screen.query_one("#finding-optimization_issue", FindingCard)
+        plots = list(card.query(CurvePlot))
+        assert plots and "depth 10" in plots[0].curves  # the curve, not only its numbers

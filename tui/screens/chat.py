@@ -25,6 +25,7 @@ from textual.widgets import Button, Footer, Header, Input
 from assistant.errors import TraindocError
 from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
+from tui import session_store
 from tui.conversation import Conversation
 from tui.export import export_report
 from tui.failures import request_failed_markdown
@@ -140,6 +141,8 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
 
     def _open(self) -> SessionPublic:
         session, resumed = self.conversation.open(resume=self.resume)
+        if resumed:  # the curves watched live last time, drawn in the cards again
+            self.seen.update(session_store.load_curves(session.id))
         if self.resume and not resumed:
             self.app.call_from_thread(self.notify, "No earlier session found: starting a new one.")
         elif resumed:
@@ -202,6 +205,8 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
 
     async def show(self, session: SessionPublic) -> None:
         before, self.report = self.report, session.report
+        if self.session is None or self.session.id != session.id:  # a session opened: for --resume
+            session_store.save_sources(session.id, getattr(self.app, "sources", {}))
         self.session = session
         for title in withdrawn_findings(before, self.report):
             self.notify(f"No longer follows: {title} (an answer it depended on changed).", severity="warning")
@@ -358,7 +363,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.call(self.conversation.undo, "Undid the last input.")
 
     def action_new_session(self) -> None:
-        self.known, self.remembered = Measurements(), {}
+        self.known, self.remembered, self.seen = Measurements(), {}, {}
         self.call(self.conversation.new, "Started a new session.")
 
     # -- free text -----------------------------------------------------------------------------

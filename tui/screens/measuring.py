@@ -15,6 +15,7 @@ from textual.message import Message
 from assistant.errors import TraindocError
 from assistant.service_models import FINISHED, ProbeJob, SessionPublic
 from probes.base import ProbeProgress
+from tui import session_store
 from tui.failures import probe_failed_markdown
 from tui.live import run_curves
 from tui.widgets.probe_panel import ProbePanel
@@ -128,6 +129,8 @@ class Measuring(_Base):
         if job is not None:
             if job.status == "done":
                 self.seen.update(run_curves(panel.live))
+                if self.session is not None:  # kept for --resume: results store numbers, not curves
+                    session_store.save_curves(self.session.id, self.seen)
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
             elif job.status == "cancelled":

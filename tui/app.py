@@ -126,6 +126,12 @@ class TraindocApp(App[None]):
             "Change an answer", "Pick an earlier answer and change or withdraw it", chat.action_change
         )
         yield SystemCommand("Undo", "Undo the last input", chat.action_undo)
+        if chat.options_probe() is not None:
+            yield SystemCommand(
+                "Probe options",
+                "Set the current measurement's options (depths, seeds, samples), defaults shown",
+                chat.action_probe_options,
+            )
         yield SystemCommand("Help", "Every key and what you can type", self.action_help)
         if self.conversation.sources.setup or self.conversation.sources.history:
             yield SystemCommand(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import InputError, TraindocError
 from assistant.models import Report
@@ -126,10 +126,10 @@ class Conversation:
     def mark_failed(self, probe: str) -> None:
         self.sources = replace(self.sources, failed=self.sources.failed | {probe})
 
-    def start_probe(self, probe: str) -> ProbeJob:
+    def start_probe(self, probe: str, options: dict[str, Any] | None = None) -> ProbeJob:
         if self.sources.setup is None:
             raise InputError("no setup is loaded (start with traindoc --setup FILE.py:FUNC or --demo NAME)")
-        return self.client.start_probe(self._id(), probe, setup=self.sources.setup)
+        return self.client.start_probe(self._id(), probe, setup=self.sources.setup, options=options)
 
     def follow(self, job_id: str) -> Iterator[ProbeJobEvent]:
         return self.client.follow_probe(job_id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from assistant.models import Answer, Finding, QuestionPublic, Report
+from probes.registry import PROBES
 from rules import KNOWLEDGE
 from tui.evidence import evidence_markdown
 from tui.freetext import display_value
@@ -21,6 +22,7 @@ HISTORY_ANSWERS: frozenset[str] = frozenset(
     {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
 )
 SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "generalization"})
+PROBES_WITH_OPTIONS: frozenset[str] = frozenset(name for name, spec in PROBES.items() if spec.options)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ def _closing(report: Report, sources: Sources) -> list[Entry]:
     offer = ""
     if how == "probe":
         offer = f"\n\n_Not sure? Press **m** and I will measure it with the `{current.probe}` probe._"
+        if current.probe in PROBES_WITH_OPTIONS:
+            offer = offer.rstrip("_") + " **o** sets its options._"
     elif how == "history":
         offer = "\n\n_Not sure? Press **m** and I will read it from your training history._"
     out.append(Entry(f"ask:{current.id}", "assistant", f"**{current.text}**{offer}", question=current.id))

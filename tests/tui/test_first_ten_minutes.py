@@ -18,6 +18,7 @@ from tests.conftest import REAL_HISTORIES
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.curve_plot import CurvePlot
 from tui.widgets.finding_card import FindingCard
@@ -192,3 +193,50 @@ async def test_resume_restores_the_source_and_the_curves_drawn_live(
         card = again.screen.query_one("#finding-optimization_issue", FindingCard)
         plots = list(card.query(CurvePlot))
         assert plots and "depth 10" in plots[0].curves  # the curve, not only its numbers
+
+
+TINY = Path(__file__).resolve().parents[1] / "probes" / "setups" / "tiny_regression.py"
+
+
+@pytest.mark.slow
+async def test_probe_options_are_set_in_a_form_and_reach_the_probe(
+    make_app: Callable[..., TraindocApp],
+) -> None:
+    """Main: probes always ran with their defaults; nothing in the TUI could set depths or seeds.
+    Ground truth: the ladder the probe reports back holds the depths typed in the form (5 is not in
+    the default ladder around the setup's depth 2; the probe adds the setup's own depth)."""
+    app = make_app(f"{TINY}:setup")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert app.screen.check_action("probe_options", ()) is False  # baselines: nothing to set
+        await pilot.press("y")  # training loss large: the depth question, whose probe has options
+        await idle(pilot)
+        assert "**o** sets its options" in texts(app)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProbeOptionsScreen), what="the options form")
+        depths = app.screen.query_one("#option-depths", Input)
+        assert depths.placeholder == "default: around the setup's depth"
+        assert app.screen.query_one("#option-seeds", Input).placeholder == "default: 2"
+        depths.value = "1,x"
+        await pilot.click("#options-go")
+        await pilot.pause()
+        error = str(app.screen.query_one("#options-error").render())
+        assert "depths: whole numbers separated by commas" in error
+        assert isinstance(app.screen, ProbeOptionsScreen) and depths.value == "1,x"  # kept
+        depths.value = "1,5"
+        app.screen.query_one("#option-seeds", Input).value = "1"
+        await pilot.click("#options-go")
+        await wait_for(
+            pilot, lambda: not isinstance(app.screen, ProbeOptionsScreen), what="the form to close"
+        )
+        assert app.chat.probe_options["depth"] == {"depths": "1,5", "seeds": 1}
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.chat.job is not None, what="the probe job to start")
+        await wait_for(pilot, lambda: app.chat.job is None, PROBE_WAIT_S, "the depth probe")
+        await idle(pilot)
+        report = app.chat.report
+        assert report is not None
+        evidence = report.answers["deeper_model_worse"].evidence
+        assert evidence is not None
+        ladder = {row["depth"] for row in evidence.data["ladder"]}
+        assert {1, 5} <= ladder <= {1, 2, 5}, ladder

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -76,6 +77,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         Binding("m", "measure", "Measure", id="measure", show=False),
         Binding("a", "auto", "Auto-diagnose", id="auto", show=False),
         Binding("x", "cancel_probe", "Cancel", id="cancel-probe"),
+        Binding("o", "probe_options", "Probe options", id="probe-options", show=False),
         Binding("c", "change", "Change", id="change"),
         Binding("z", "undo", "Undo", id="undo", show=False),
         Binding("i,slash", "type", "Type", id="type"),
@@ -120,6 +122,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.asides: list[Widget] = []
         self.seen: dict[str, dict[str, list[tuple[float, float]]]] = {}  # curves watched live, by probe
         self.following = threading.Event()  # set: the probe's stream reader stops
+        self.probe_options: dict[str, dict[str, Any]] = {}  # set in the options dialog, by probe
         self.failures: list[str] = []  # what failed in this run, kept in the chat across re-draws
 
     # -- layout --------------------------------------------------------------------------------
@@ -193,6 +196,8 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             sources = self.conversation.sources
             can = (bool(sources.setup) and "auto" not in sources.failed) or bool(sources.history)
             return can and not probe_running and not self.busy
+        if action == "probe_options":
+            return self.options_probe() is not None
         if action == "cancel_probe":
             return probe_running
         if action in ("change", "undo"):

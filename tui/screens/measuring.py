@@ -7,7 +7,7 @@ A mixin of `ChatScreen` (it uses the screen's state: the conversation, `show`, `
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.message import Message
@@ -15,9 +15,11 @@ from textual.message import Message
 from assistant.errors import TraindocError
 from assistant.service_models import FINISHED, ProbeJob, SessionPublic
 from probes.base import ProbeProgress
+from probes.registry import PROBES
 from tui import session_store
 from tui.failures import probe_failed_markdown
 from tui.live import run_curves
+from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
 
@@ -61,6 +63,29 @@ class Measuring(_Base):
         assert current.probe is not None
         self.start_probe(current.probe)
 
+    def options_probe(self) -> str | None:
+        """The probe whose options `o` sets: the current question's, when it has options to set."""
+        current = self.current
+        if self.conversation.sources.can_measure(current) != "probe" or current is None:
+            return None
+        return current.probe if current.probe and PROBES[current.probe].options else None
+
+    def action_probe_options(self) -> None:
+        probe = self.options_probe()
+        if probe is None:
+            self.notify("The current question's measurement has no options to set.")
+            return
+
+        def chosen(options: dict[str, Any] | None) -> None:
+            if options is None:
+                return
+            self.probe_options[probe] = options
+            said = ", ".join(f"{k} = {v}" for k, v in options.items()) or "the defaults"
+            self.notify(f"The {probe} probe will run with {said}.")
+            self._refresh_controls()
+
+        self.app.push_screen(ProbeOptionsScreen(probe, self.probe_options.get(probe)), chosen)
+
     def on_question_bar_measure_requested(self, _: QuestionBar.MeasureRequested) -> None:
         self.action_measure()
 
@@ -95,7 +120,7 @@ class Measuring(_Base):
         final: ProbeJob | None = None
         session: SessionPublic | None = None
         try:
-            final = self.conversation.start_probe(probe)
+            final = self.conversation.start_probe(probe, self.probe_options.get(probe))
             self.post_message(self.ProbeStarted(final))
             for event in self.conversation.follow(final.id):
                 if event.progress is not None:

@@ -2,6 +2,8 @@
 as a new user meets it; each failed on main before the fix (the docstrings say what main did).
 
 Ground truth is the user's view: what the chat says, where the focus is, what the screen holds.
+(Imports of what issue 15 added are inside the tests that use them, so that this file, run against
+the old code, fails test by test on behaviour rather than all at once on an import.)
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Footer, Input
 
-from assistant.cli.tui_entry import resumed_sources
 from tests.conftest import REAL_HISTORIES
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.curve_plot import CurvePlot
 from tui.widgets.finding_card import FindingCard
@@ -180,6 +180,8 @@ async def test_resume_restores_the_source_and_the_curves_drawn_live(
         assert live, "no curves watched live"
         report = first.chat.report
     # `traindoc --resume` alone: the entry point finds the source the latest session started with
+    from assistant.cli.tui_entry import resumed_sources
+
     args = argparse.Namespace(resume=True, server=None, setup=None, demo=None, history=None)
     assert resumed_sources(args, make_client()) and args.demo == "optimization_issue"
 
@@ -205,6 +207,8 @@ async def test_probe_options_are_set_in_a_form_and_reach_the_probe(
     """Main: probes always ran with their defaults; nothing in the TUI could set depths or seeds.
     Ground truth: the ladder the probe reports back holds the depths typed in the form (5 is not in
     the default ladder around the setup's depth 2; the probe adds the setup's own depth)."""
+    from tui.screens.probe_options import ProbeOptionsScreen
+
     app = make_app(f"{TINY}:setup")
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)

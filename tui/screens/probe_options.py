@@ -75,12 +75,13 @@ class ProbeOptionsScreen(ModalScreen[dict[str, Any] | None]):
                         "" if value is None else str(value),
                         placeholder=f"default: {opt.default}",
                         id=f"option-{opt.name}",
+                        compact=True,  # one row each: the form fits at 80x24
                     )
             yield Label("", id="options-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Use these", id="options-go", variant="primary")
-                yield Button("Defaults", id="options-reset")
-                yield Button("Cancel", id="options-cancel")
+                yield Button("Use these", id="options-go", variant="primary", compact=True)
+                yield Button("Defaults", id="options-reset", compact=True)
+                yield Button("Cancel", id="options-cancel", compact=True)
 
     def on_mount(self) -> None:
         fields = list(self.query(Input))

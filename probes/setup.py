@@ -217,10 +217,14 @@ def batches(
 CHECK_SAMPLES = 8  # one small batch: enough to catch shape and type errors, cheap on any model
 
 
-def load_checked(spec: str) -> Setup:
+def load_checked(spec: str, *, run_batch: bool = True) -> Setup:
     """Load a setup spec and check that it can be trained (`check_setup`): the ONE loader that the
     CLI, the TUI and the service call, so a broken setup is refused at start with one line, never
-    found out at the first probe."""
+    found out at the first probe.
+
+    `run_batch=False` skips the forward pass: the server checks its registrations that way, because
+    user code that runs (and may hang, hoard memory or kill its process) belongs in a job's child
+    process, where the job then runs `check_batch` under its limits."""
     target = spec.rpartition(":")[0]
     try:
         setup = load_any(spec)
@@ -230,11 +234,11 @@ def load_checked(spec: str) -> Setup:
         raise ProbeError(
             exc.message.replace(target, shown) if target else exc.message, field="setup"
         ) from exc
-    check_setup(setup, _shown(spec))
+    check_setup(setup, shown_name(spec), run_batch=run_batch)
     return setup
 
 
-def _shown(spec: str) -> str:
+def shown_name(spec: str) -> str:
     """The spec as the user knows it: a file by its name, not the server's absolute path."""
     target, _, func = spec.rpartition(":")
     if target.endswith(".py"):
@@ -242,7 +246,7 @@ def _shown(spec: str) -> str:
     return spec
 
 
-def check_setup(setup: Setup, name: str = "setup") -> None:
+def check_setup(setup: Setup, name: str = "setup", *, run_batch: bool = True) -> None:
     """`model` is a function of depth returning an nn.Module, the optimizer takes its parameters, and
     one forward pass + loss + backward on a batch of the training data gives a finite scalar.
 
@@ -250,6 +254,13 @@ def check_setup(setup: Setup, name: str = "setup") -> None:
     shape or type bug shows there as well, and the check must not wait for a GPU.
     """
     model = _build(setup, name)
+    if run_batch:
+        check_batch(setup, name, model)
+
+
+def check_batch(setup: Setup, name: str = "setup", model: nn.Module | None = None) -> None:
+    """The part of `check_setup` that runs the user's code on data: optimizer, forward, loss, backward."""
+    model = model if model is not None else _build(setup, name)
     try:
         params = [p for p in model.parameters() if p.requires_grad]
     except Exception as exc:

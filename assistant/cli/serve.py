@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     if settings.setups:
         from probes.setup import load_checked
 
-        for spec in settings.setups.values():  # a broken setup is refused at start, not at a probe
-            load_checked(spec)
+        # a setup that does not import or build is refused at start, not at a probe; its forward
+        # pass is checked in each job's child process (user code never runs in the server's)
+        for spec in settings.setups.values():
+            load_checked(spec, run_batch=False)
 
     def announce(url: str) -> None:
         names = ", ".join(settings.setups) or "none"

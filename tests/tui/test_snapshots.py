@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from probes.base import ProbeProgress
 from tests.tui.conftest import idle, ready, wait_for
@@ -201,6 +202,9 @@ def test_probe_options_form(
         await idle(pilot)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProbeOptionsScreen), what="the form")
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor differs from run to run
+        await pilot.pause()
         await pin(pilot)
 
     assert snap_compare(make_app("demo:saddle_point"), terminal_size=size, run_before=run_before)

@@ -1,5 +1,8 @@
 """A conversation over a session: messages in, events out. Shared by `chat --jsonl`, the API and the TUI.
 
+A `complete` event (with the report) follows the events that end the walk, so a script knows when
+to stop reading; a later change that alters the findings of a complete walk emits another.
+
 Events are computed by diffing the derived state before and after each message, so a change of
 answer that moves the session to another branch emits `finding_withdrawn` for every stale finding.
 """
@@ -15,6 +18,7 @@ from assistant.models import (
     ChangeMessage,
     ChatEvent,
     ChatMessage,
+    DiagnosisComplete,
     ErrorEvent,
     FindingReached,
     FindingWithdrawn,
@@ -55,6 +59,7 @@ class Dialogue:
         self.session = session
         self._pending: list[str] = []
         self._findings: list[str] = []
+        self._complete: list[str] | None = None  # the findings when the walk last ended; None: open
 
     def start(self) -> list[ChatEvent]:
         return self._diff()
@@ -104,4 +109,8 @@ class Dialogue:
             if q.id not in self._pending:
                 events.append(QuestionAsked(question=q))
         self._pending, self._findings = now_pending, now_findings
+        # on arriving at the end of the walk, and again when a change there alters its findings
+        if report.complete and self._complete != now_findings:
+            events.append(DiagnosisComplete(report=report))
+        self._complete = now_findings if report.complete else None
         return events

@@ -473,11 +473,14 @@ def _limit_memory(memory_mb: int | None) -> None:
 
 def _run_job(request: dict[str, Any], channel: _Channel, should_stop: Callable[[], bool]) -> dict[str, Any]:
     from probes.context import ProbeContext
-    from probes.setup import load_any
+    from probes.setup import check_batch, load_checked, shown_name
 
     probe = request["probe"]
-    setup = load_any(request["setup"])
+    # checked again (the file may have changed since it was registered); one batch runs under the
+    # memory limit, like the probe, so a broken setup fails with the check's one line
+    setup = load_checked(request["setup"], run_batch=False)
     _limit_memory(request.get("memory_mb"))
+    check_batch(setup, shown_name(request["setup"]))
     ctx = ProbeContext(setup, progress=channel.progress, should_stop=should_stop)
     if probe == AUTO:
         outcomes, notes = _run_auto(request, ctx, should_stop)

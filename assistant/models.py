@@ -196,6 +196,13 @@ class ReportReady(BaseModel):
     report: Report
 
 
+class DiagnosisComplete(BaseModel):
+    """The walk reached its end (no question pending): a script can stop reading here."""
+
+    event: Literal["complete"] = "complete"
+    report: Report
+
+
 class ErrorEvent(BaseModel):
     event: Literal["error"] = "error"
     message: str
@@ -203,6 +210,12 @@ class ErrorEvent(BaseModel):
 
 
 ChatEvent = Annotated[
-    QuestionAsked | AnswerRecorded | FindingReached | FindingWithdrawn | ReportReady | ErrorEvent,
+    QuestionAsked
+    | AnswerRecorded
+    | FindingReached
+    | FindingWithdrawn
+    | ReportReady
+    | DiagnosisComplete
+    | ErrorEvent,
     Field(discriminator="event"),
 ]

@@ -30,12 +30,25 @@ class Curve:
     name: str
     x: Sequence[float]
     y: Sequence[float]
+    points: bool = False  # SVG: draw a dot at every point (a few measured values, e.g. per depth)
+    line: bool = True  # SVG: join the points (False: dots only, e.g. one per seed)
 
 
 @dataclass(frozen=True)
 class Marker:
     x: float
     label: str
+
+
+@dataclass(frozen=True)
+class Level:
+    """A horizontal reference line: a baseline such as ln C, a target, a threshold."""
+
+    y: float
+    label: str
+
+
+CHAR_W = 6.6  # an upper bound on a character's width at font-size 11 (sans-serif), for layout
 
 
 class _SeriesLike(Protocol):
@@ -72,9 +85,10 @@ def _drawable(v: float, log: bool) -> bool:
     return math.isfinite(v) and (v > 0 or not log)
 
 
-def _scales(curves: Sequence[Curve], log_y: bool) -> tuple[_Scale, _Scale]:
+def _scales(curves: Sequence[Curve], log_y: bool, levels: Sequence[Level] = ()) -> tuple[_Scale, _Scale]:
     xs = [x for c in curves for x in c.x if math.isfinite(x)]
     ys = [y for c in curves for y in c.y if _drawable(y, log_y)]
+    ys += [lv.y for lv in levels if ys and _drawable(lv.y, log_y)]  # a baseline is always in view
     if not xs or not ys:
         return _Scale(0.0, 1.0), _Scale(0.0, 1.0, log_y)
     if log_y:
@@ -308,10 +322,14 @@ def svg_plot(
     x_label: str = "step",
     y_label: str = "loss",
     markers: Sequence[Marker] = (),
+    levels: Sequence[Level] = (),
 ) -> str:
+    """Curves as an SVG image. Every label is placed inside the image (never clipped): marker labels
+    near the right edge are anchored at their end, close markers are staggered, level labels sit at
+    the right end of their line, and long titles and legend names are shortened to fit."""
     left, right, top, bottom = 64, 16, 36 if title else 16, 64
     pw, ph = width - left - right, height - top - bottom
-    sx, sy = _scales(curves, log_y)
+    sx, sy = _scales(curves, log_y, levels)
 
     def px(x: float) -> float:
         return left + sx.norm(x) * pw
@@ -324,8 +342,9 @@ def svg_plot(
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
     ]
     if title:
+        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
         parts.append(
-            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>'
+            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
         )
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     y_ticks = nice_ticks(sy.lo, sy.hi) if not log_y else _log_ticks(sy.lo, sy.hi)
@@ -343,13 +362,8 @@ def svg_plot(
     parts.append(
         f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2:.1f})">{escape(y_label)}</text>'
     )
-    for m in markers:
-        if math.isfinite(m.x) and sx.lo <= m.x <= sx.hi:
-            x = px(m.x)
-            parts.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" stroke="#555" stroke-dasharray="4 3"/>'
-            )
-            parts.append(f'<text x="{x + 3:.1f}" y="{top + 12}" fill="#555">{escape(m.label)}</text>')
+    parts += _svg_levels(levels, sy, left, pw, top, ph)
+    parts += _svg_markers(markers, sx, left, pw, top, ph)
     for index, curve in enumerate(curves):
         colour = PALETTE[index % len(PALETTE)]
         segment: list[str] = []
@@ -366,18 +380,154 @@ def svg_plot(
                 parts.append(
                     f'<text x="{px(x):.1f}" y="{top + 10}" fill="#d62728" text-anchor="middle">×</text>'
                 )
-        if len(segment) > 1:
+        if len(segment) > 1 and curve.line:
             parts.append(
                 f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(segment)}"/>'
             )
-        elif len(segment) == 1:
+        elif len(segment) == 1 and not curve.points:
             cx, cy = segment[0].split(",")
             parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+        if curve.points:
+            for x, y in zip(curve.x, curve.y, strict=False):
+                if math.isfinite(x) and _drawable(y, log_y):
+                    parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
         # legend: three entries a row under the x axis label
         lx, ly = left + (index % 3) * (pw / 3), height - 20 + (index // 3) * 12
         parts.append(
             f'<line x1="{lx:.1f}" x2="{lx + 18:.1f}" y1="{ly - 4:.1f}" y2="{ly - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
         )
-        parts.append(f'<text x="{lx + 22:.1f}" y="{ly:.1f}">{escape(curve.name)}</text>')
+        name = _fit(curve.name, (pw / 3 - 26) / CHAR_W)
+        parts.append(f'<text x="{lx + 22:.1f}" y="{ly:.1f}">{escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _fit(text: str, chars: float) -> str:
+    """`text` shortened with an ellipsis to at most `chars` characters."""
+    limit = max(4, int(chars))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _svg_levels(levels: Sequence[Level], sy: _Scale, left: int, pw: int, top: int, ph: int) -> list[str]:
+    out: list[str] = []
+    used: list[float] = []  # label baselines already taken: close levels stack their labels
+    for level in sorted(levels, key=lambda lv: -lv.y):
+        if not _drawable(level.y, sy.log):
+            continue
+        y = top + (1 - sy.norm(level.y)) * ph
+        out.append(
+            f'<line class="level" x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#9467bd" stroke-width="1.2" stroke-dasharray="6 3"/>'
+        )
+        label = _fit(level.label, (pw - 8) / CHAR_W)
+        below = y - 4 < top + 10  # at the top edge: the label goes under its line
+        ty = y + 12 if below else y - 4
+        while any(abs(ty - u) < 12 for u in used):
+            ty += 12
+        used.append(ty)
+        out.append(
+            f'<text class="level-label" x="{left + pw - 4}" y="{ty:.1f}" text-anchor="end" '
+            f'fill="#9467bd">{escape(label)}</text>'
+        )
+    return out
+
+
+def _svg_markers(markers: Sequence[Marker], sx: _Scale, left: int, pw: int, top: int, ph: int) -> list[str]:
+    out: list[str] = []
+    shown = [m for m in markers if math.isfinite(m.x) and sx.lo <= m.x <= sx.hi]
+    for row, m in enumerate(sorted(shown, key=lambda m: m.x)):
+        x = left + sx.norm(m.x) * pw
+        out.append(
+            f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" '
+            'stroke="#555" stroke-dasharray="4 3"/>'
+        )
+        label = _fit(m.label, (pw - 8) / CHAR_W)
+        width = len(label) * CHAR_W
+        # right of the line when it fits, else left of it (anchored at its end): never past the edge
+        if x + 3 + width <= left + pw:
+            tx, anchor = x + 3, "start"
+        else:
+            tx, anchor = max(x - 3, left + width), "end"
+        # at the bottom of the plot (baselines sit near the top), staggered so close marks do not overprint
+        ty = top + ph - 6 - 12 * (row % 3)
+        out.append(
+            f'<text class="marker-label" x="{tx:.1f}" y="{ty}" text-anchor="{anchor}" fill="#555">'
+            f"{escape(label)}</text>"
+        )
+    return out
+
+
+def svg_bars(
+    bars: Sequence[tuple[str, float]], *, title: str = "", x_label: str = "", width: int = 720
+) -> str:
+    """Labelled horizontal bars (values may be negative; a zero line is drawn). The label column is
+    as wide as the longest label, so no label is clipped; each value is printed at its bar."""
+    finite = [(name, v) for name, v in bars if math.isfinite(v)]
+    label_w = min(width * 0.45, max((len(n) for n, _ in finite), default=4) * CHAR_W + 12)
+    value_w = 64
+    top, row_h = (36 if title else 12), 22
+    height = int(top + row_h * max(1, len(finite)) + 36)
+    left, right = label_w, width - value_w
+    lo = min([0.0] + [v for _, v in finite])
+    hi = max([0.0] + [v for _, v in finite])
+    span = (hi - lo) or 1.0
+
+    def px(v: float) -> float:
+        return left + (v - lo) / span * (right - left)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
+        parts.append(
+            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
+        )
+    for i, (name, value) in enumerate(finite):
+        y = top + i * row_h
+        x0, x1 = sorted((px(0.0), px(value)))
+        colour = PALETTE[i % len(PALETTE)]
+        parts.append(f'<text x="{left - 6:.1f}" y="{y + 15}" text-anchor="end">{escape(name)}</text>')
+        parts.append(
+            f'<rect class="bar" x="{x0:.1f}" y="{y + 4}" width="{max(1.0, x1 - x0):.1f}" height="{row_h - 8}" fill="{colour}"/>'
+        )
+        parts.append(f'<text x="{right + 4:.1f}" y="{y + 15}">{escape(_label(value))}</text>')
+    zero = px(0.0)
+    bottom = top + row_h * max(1, len(finite))
+    parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{bottom}" stroke="#333"/>')
+    if x_label:
+        parts.append(
+            f'<text x="{(left + right) / 2:.1f}" y="{bottom + 22}" text-anchor="middle">{escape(x_label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def history_markers(analysis: dict) -> list[Marker]:
+    """Where a history's analysis puts its marks: divergence, the best held-out point, early stop."""
+    out: list[Marker] = []
+    divergence = analysis.get("divergence") or {}
+    if divergence.get("status") == "diverged" and divergence.get("step") is not None:
+        out.append(Marker(divergence["step"], "diverged"))
+    for check in (analysis.get("held_out") or [])[:1]:
+        if check.get("best_step") is not None:
+            out.append(Marker(check["best_step"], f"best {check['name']}"))
+        stop = (check.get("early_stopping") or {}).get("stop_step")
+        if stop is not None:
+            out.append(Marker(stop, "early stop"))
+    return out
+
+
+def history_levels(analysis: dict) -> list[Level]:
+    """The history's baseline (ln C for C classes, or the user's) as a horizontal line."""
+    baseline = analysis.get("baseline") or {}
+    value = baseline.get("value")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return []
+    classes = baseline.get("classes")
+    if baseline.get("kind") == "uniform" and classes:
+        return [
+            Level(float(value), f"ln {classes} = {value:.3g} (guessing uniformly over {classes} classes)")
+        ]
+    return [Level(float(value), f"baseline {value:.3g}")]

@@ -20,6 +20,8 @@ _EXPORTS = {
     "measure_curvature": "probes.measure",
     "Setup": "probes.setup",
     "load_setup": "probes.setup",
+    "load_checked": "probes.setup",
+    "check_setup": "probes.setup",
     "TrainedModel": "probes.training",
     "evaluate_loss": "probes.training",
     "train_model": "probes.training",

@@ -48,6 +48,8 @@ class TraindocApp(App[None]):
         history: str | None = None,
         resume: bool = False,
         label: str = "",
+        history_label: str = "",
+        sources: dict[str, str] | None = None,
         export_dir: Path | None = None,
         remember_theme: bool = True,
     ) -> None:
@@ -56,14 +58,21 @@ class TraindocApp(App[None]):
         self.conversation = Conversation(client, setup=setup, history=history)
         self.resume = resume
         self.label = label
+        self.history_label = history_label  # the history's path as the user gave it, for the title
+        self.sources = sources or {}  # setup / demo / history as given (absolute): kept for --resume
         self.export_dir = export_dir
         self.remember_theme = remember_theme
+        self.left_running: str | None = None  # the probe job running when the user quit
 
     def on_mount(self) -> None:
         if self.remember_theme:
             self.theme = self._saved_theme() or DARK
             self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
-        self.push_screen(ChatScreen(self.conversation, resume=self.resume, label=self.label))
+        self.push_screen(
+            ChatScreen(
+                self.conversation, resume=self.resume, label=self.label, history_label=self.history_label
+            )
+        )
 
     @property
     def chat(self) -> ChatScreen:
@@ -82,11 +91,21 @@ class TraindocApp(App[None]):
         self.theme = LIGHT if self.current_theme.dark else DARK
 
     async def action_quit(self) -> None:
-        # A probe's progress stream holds a worker thread; cancelling the job ends the stream so the
-        # app can exit at once. Answers and finished probe results are already saved by the service.
+        # Quit at once: answers and finished probe results are already saved by the service. A running
+        # probe is cancelled AFTER the screen is gone (`cancel_left_behind`, called by the entry point):
+        # the service answers a cancel only once the probe has stopped, which takes seconds.
         with contextlib.suppress(LookupError):
-            self.chat.cancel_running_probe_now()
+            job = self.chat.job
+            self.left_running = job.id if job is not None else None
+            self.chat.stop_following()
         self.exit()
+
+    def cancel_left_behind(self) -> None:
+        """After the app has exited: stop the probe that was running when the user quit."""
+        if self.left_running is not None:
+            with contextlib.suppress(Exception):  # finished meanwhile, or the service is gone
+                self.client.cancel_probe(self.left_running)
+            self.left_running = None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -107,10 +126,18 @@ class TraindocApp(App[None]):
             "Change an answer", "Pick an earlier answer and change or withdraw it", chat.action_change
         )
         yield SystemCommand("Undo", "Undo the last input", chat.action_undo)
-        yield SystemCommand("Help", "Every key and what you can type", self.action_help)
-        if self.conversation.sources.setup:
+        if chat.options_probe() is not None:
             yield SystemCommand(
-                "Diagnose automatically", "Run every probe the flowchart path needs", chat.action_auto
+                "Probe options",
+                "Set the current measurement's options (depths, seeds, samples), defaults shown",
+                chat.action_probe_options,
+            )
+        yield SystemCommand("Help", "Every key and what you can type", self.action_help)
+        if self.conversation.sources.setup or self.conversation.sources.history:
+            yield SystemCommand(
+                "Diagnose automatically",
+                "Run every probe the flowchart path needs, or read everything the history can answer",
+                chat.action_auto,
             )
 
     # -- the theme, remembered between runs ------------------------------------------------------

@@ -8,8 +8,8 @@ path accepts now, and what the session can measure with.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import InputError, TraindocError
 from assistant.models import Report
@@ -71,6 +71,7 @@ class Conversation:
         self.sources = Sources(
             setup=session.setup if session.setup in setups else None,
             history=session.history if session.history in histories else None,
+            failed=self.sources.failed,  # the setup is the same: a failed probe would fail again
         )
         return session
 
@@ -122,10 +123,13 @@ class Conversation:
             raise InputError("no training history is loaded (start with traindoc --history PATH)")
         return self.client.apply_history(self._id(), self.sources.history)
 
-    def start_probe(self, probe: str) -> ProbeJob:
+    def mark_failed(self, probe: str) -> None:
+        self.sources = replace(self.sources, failed=self.sources.failed | {probe})
+
+    def start_probe(self, probe: str, options: dict[str, Any] | None = None) -> ProbeJob:
         if self.sources.setup is None:
             raise InputError("no setup is loaded (start with traindoc --setup FILE.py:FUNC or --demo NAME)")
-        return self.client.start_probe(self._id(), probe, setup=self.sources.setup)
+        return self.client.start_probe(self._id(), probe, setup=self.sources.setup, options=options)
 
     def follow(self, job_id: str) -> Iterator[ProbeJobEvent]:
         return self.client.follow_probe(job_id)

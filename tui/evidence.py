@@ -59,6 +59,27 @@ def _is_records(value: Any) -> bool:
     )
 
 
+# Plain words for the keys probes use most; any other key is shown with its underscores as spaces.
+# The JSON export keeps the keys themselves (a contract for scripts).
+PLAIN_WORDS = {
+    "floor": "smallest difference that counts",
+    "noise_margin": "noise margin",
+    "lambda_max": "λ_max (largest curvature)",
+    "lambda_min": "λ_min (smallest curvature)",
+    "grad_norm": "gradient norm",
+    "gradient_norm": "gradient norm",
+    "lr": "learning rate",
+    "trivial": "trivial baseline",
+    "n_params": "parameters",
+    "comparison": "depth comparison:",
+}
+
+
+def _plain(path: Sequence[str]) -> str:
+    """A numbers-table row label in words (`comparison.floor` -> `depth comparison: smallest ...`)."""
+    return " ".join(PLAIN_WORDS.get(part, part.replace("_", " ")) for part in path)
+
+
 def _label(path: Sequence[str]) -> str:
     return ".".join(path)
 
@@ -71,9 +92,9 @@ def walk_scalars(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterato
         elif _is_number(value) or isinstance(value, str | bool) or value is None:
             if isinstance(value, str) and len(value) > 80:
                 continue
-            yield _label(here), fmt_number(value)
+            yield _plain(here), fmt_number(value)
         elif _is_numbers(value) and len(value) <= MAX_SHORT_LIST:
-            yield _label(here), ", ".join(fmt_number(v) for v in value)
+            yield _plain(here), ", ".join(fmt_number(v) for v in value)
 
 
 MAX_COLUMNS = 8  # wider records (a history's analysis per split) read better in the JSON export

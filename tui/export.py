@@ -11,8 +11,8 @@ from pathlib import Path
 from assistant.errors import InputError
 from assistant.models import Evidence, Report
 from assistant.render import report_markdown
-from tui.evidence import Curve, curves
-from tui.plotting import svg_image
+from tui.evidence import Curve
+from tui.figures import figures_for
 
 
 @dataclass
@@ -49,7 +49,9 @@ def export_report(
 ) -> Exported:
     """Write `<stem>.md`, `<stem>.json` and `<stem>-plots/*.svg` into `directory` (created if needed).
 
-    `seen`: curves watched live during this run, by probe (drawn where the evidence has none).
+    `seen`: curves watched live during this run, by probe. The figures are those of `tui.figures`:
+    what each measurement rests on (the depth ladder, the loss against its baselines, eigenvalues,
+    a history with its marks), not only the curves.
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -64,17 +66,12 @@ def export_report(
     images: list[Path] = []
     sections: list[str] = []
     for index, (where, evidence) in enumerate(_unique_evidence(report), 1):
-        found = curves(evidence.data) or dict((seen or {}).get(evidence.probe or "", {}))
-        if not found:
-            continue
-        plot_dir.mkdir(exist_ok=True)
-        name = f"{index:02d}-{_slug(evidence.probe or evidence.source.value)}.svg"
-        title = f"{evidence.probe or evidence.source.value}: {where}"
-        x_label, y_label = ("iteration", "estimate") if evidence.probe == "curvature" else ("step", "loss")
-        svg = svg_image(found, title=title[:90], x_label=x_label, y_label=y_label)
-        (plot_dir / name).write_text(svg, encoding="utf-8")
-        images.append(plot_dir / name)
-        sections.append(f"### {title}\n\n![{title}]({plot_dir.name}/{name})\n")
+        for figure in figures_for(evidence, where, seen):
+            plot_dir.mkdir(exist_ok=True)
+            name = f"{index:02d}-{_slug(evidence.probe or evidence.source.value)}-{figure.stem}.svg"
+            (plot_dir / name).write_text(figure.svg, encoding="utf-8")
+            images.append(plot_dir / name)
+            sections.append(f"### {figure.title}\n\n![{figure.title}]({plot_dir.name}/{name})\n")
     markdown = report_markdown(report)
     if sections:
         markdown = markdown.rstrip() + "\n\n## Plots\n\n" + "\n".join(sections)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from assistant.models import Answer, Finding, QuestionPublic, Report
+from probes.registry import PROBES
 from rules import KNOWLEDGE
 from tui.evidence import evidence_markdown
 from tui.freetext import display_value
@@ -21,19 +22,22 @@ HISTORY_ANSWERS: frozenset[str] = frozenset(
     {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
 )
 SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "generalization"})
+PROBES_WITH_OPTIONS: frozenset[str] = frozenset(name for name, spec in PROBES.items() if spec.options)
 
 
 @dataclass(frozen=True)
 class Sources:
-    """What the assistant can measure with: a setup name, a history name, or neither."""
+    """What the assistant can measure with: a setup name, a history name, or neither; and the probes
+    that failed in this run (no longer offered: they would fail again the same way)."""
 
     setup: str | None = None
     history: str | None = None
+    failed: frozenset[str] = frozenset()
 
     def can_measure(self, question: QuestionPublic | None) -> Literal["probe", "history", None]:
         if question is None:
             return None
-        if self.setup and question.probe in SETUP_PROBES:
+        if self.setup and question.probe in SETUP_PROBES and question.probe not in self.failed:
             return "probe"
         if self.history and question.id in HISTORY_ANSWERS:
             return "history"
@@ -151,6 +155,8 @@ def _closing(report: Report, sources: Sources) -> list[Entry]:
     offer = ""
     if how == "probe":
         offer = f"\n\n_Not sure? Press **m** and I will measure it with the `{current.probe}` probe._"
+        if current.probe in PROBES_WITH_OPTIONS:
+            offer = offer.rstrip("_") + " **o** sets its options._"
     elif how == "history":
         offer = "\n\n_Not sure? Press **m** and I will read it from your training history._"
     out.append(Entry(f"ask:{current.id}", "assistant", f"**{current.text}**{offer}", question=current.id))

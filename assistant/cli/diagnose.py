@@ -73,9 +73,9 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
 
             setup = demo_setup(args.demo)
         else:
-            from probes.setup import load_setup
+            from probes.setup import load_checked
 
-            setup = load_setup(args.setup)
+            setup = load_checked(args.setup)  # a broken setup: one line and exit 2, not an empty report
         run_automatic(session, ProbeContext(setup, progress=progress))
     return session.report()
 

@@ -98,20 +98,9 @@ def _priors(text: str | None) -> list[float] | None:
 
 
 def _markers(analysis: dict) -> list:
-    from assistant.plots import Marker
+    from assistant.plots import history_markers  # one home: the TUI's export draws the same marks
 
-    out = []
-    divergence = analysis.get("divergence") or {}
-    if divergence.get("status") == "diverged" and divergence.get("step") is not None:
-        out.append(Marker(divergence["step"], "diverged"))
-    held = (analysis.get("held_out") or [])[:1]
-    for check in held:
-        if check.get("best_step") is not None:
-            out.append(Marker(check["best_step"], f"best {check['name']}"))
-        stop = (check.get("early_stopping") or {}).get("stop_step")
-        if stop is not None:
-            out.append(Marker(stop, "early stop"))
-    return out
+    return history_markers(analysis)
 
 
 def _x_label(curves: list[dict]) -> str:
@@ -139,7 +128,7 @@ def _text(outcome, plot: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.plots import Curve, svg_plot, terminal_plot
+    from assistant.plots import Curve, history_levels, svg_plot, terminal_plot
     from probes.history import history_outcome
 
     outcome = history_outcome(args.path, **history_options(args))
@@ -156,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             title=Path(str(outcome.data["source"])).name,
             x_label=x_label,
             markers=markers,
+            levels=history_levels(outcome.data.get("analysis", {})),
         )
         try:
             Path(args.plot).write_text(svg, encoding="utf-8")

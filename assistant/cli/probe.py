@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
         setup = demo_setup(args.demo)
     else:
-        from probes.setup import load_setup
+        from probes.setup import load_checked
 
-        setup = load_setup(args.setup)
+        setup = load_checked(args.setup)
     progress = TerminalProgress(enabled={"auto": None, "always": True, "never": False}[args.progress])
     try:
         outcome = run_probe(args.probe, ProbeContext(setup, progress=progress), **args.probe_options(args))

@@ -118,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
     from assistant.api.server import serve
 
     settings = settings_from_args(args)
+    if settings.setups:
+        from probes.setup import load_checked
+
+        # a setup that does not import or build is refused at start, not at a probe; its forward
+        # pass is checked in each job's child process (user code never runs in the server's)
+        for spec in settings.setups.values():
+            load_checked(spec, run_batch=False)
 
     def announce(url: str) -> None:
         names = ", ".join(settings.setups) or "none"

@@ -58,11 +58,23 @@ def build_client(args: argparse.Namespace):  # -> tuple[TraindocClient, str | No
     spec = setup_arg or (f"demo:{demo}" if demo else None)
     if demo:
         _check_demo(demo)
+    if spec:
+        from probes.setup import load_checked
+
+        load_checked(spec)  # the same check as the CLI's: a broken setup is refused before the screen
     client = TraindocClient.embedded(
         setups={DEFAULT: spec} if spec else None,
         histories={DEFAULT: history} if history else None,
     )
     return client, DEFAULT if spec else None, DEFAULT if history else None, spec or ""
+
+
+def _sources_of(args: argparse.Namespace) -> dict[str, str]:
+    from tui.session_store import absolute_sources
+
+    if args.server:  # names on a server, not files here
+        return {}
+    return absolute_sources(getattr(args, "setup", None), getattr(args, "demo", None), args.history)
 
 
 def _check_registered(kind: str, name: str | None, registered: list[str]) -> None:
@@ -71,8 +83,31 @@ def _check_registered(kind: str, name: str | None, registered: list[str]) -> Non
         raise InputError(f"{kind} {name!r} is not registered on the server (registered: {known})", field=kind)
 
 
+def resumed_sources(args: argparse.Namespace, client) -> bool:  # client: TraindocClient
+    """`--resume` alone: take the latest session's setup / demo / history into `args` (as it was
+    started); True when there were any. The caller rebuilds the client, which checks them again."""
+    from tui import session_store
+
+    if not args.resume or args.server or args.setup or args.demo or args.history:
+        return False
+    sessions = client.list_sessions(limit=1)
+    saved = session_store.load_sources(sessions[0].id) if sessions else {}
+    if not saved:
+        return False
+    args.setup, args.demo, args.history = saved.get("setup"), saved.get("demo"), saved.get("history")
+    return True
+
+
 def run_tui(args: argparse.Namespace) -> int:
     client, setup, history, label = build_client(args)  # bad arguments fail first, terminal or not
+    try:
+        again = resumed_sources(args, client)
+    except BaseException:
+        client.close()
+        raise
+    if again:  # the embedded service registers its sources at start: start it with the saved ones
+        client.close()
+        client, setup, history, label = build_client(args)
     try:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise InputError(
@@ -80,8 +115,18 @@ def run_tui(args: argparse.Namespace) -> int:
             )
         from tui import TraindocApp
 
-        app = TraindocApp(client, setup=setup, history=history, resume=bool(args.resume), label=label)
+        app = TraindocApp(
+            client,
+            setup=setup,
+            history=history,
+            resume=bool(args.resume),
+            label=label,
+            history_label=getattr(args, "history", None) or "",
+            sources=_sources_of(args),
+        )
         app.run()
+        if args.server:  # a remote probe would run on; an embedded one ends with the service (close)
+            app.cancel_left_behind()  # the screen is gone already: a probe's slow stop is no wait on it
     finally:
         client.close()
     return app.return_code or 0

@@ -31,6 +31,13 @@ RUN_ERRORS = [
     (f"{REL}/broken.py:nan_loss", ("training loss turned nan", "step 0")),
 ]
 
+# The CLI checks a setup when it loads it (probes.setup.load_checked): the same bugs are refused
+# before any training, with the check's words.
+CHECKED_AT_LOAD = [
+    (f"{REL}/broken.py:shape_mismatch", ("forward pass", "[8, 4]", "mat1 and mat2")),
+    (f"{REL}/broken.py:nan_loss", ("loss of the untrained model is nan", "NaN")),
+]
+
 
 def _one_line(exc: ProbeError, needles: tuple[str, ...]) -> None:
     assert "\n" not in exc.message
@@ -62,7 +69,9 @@ def test_a_failed_setup_leaves_the_next_one_unharmed() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "spec, needles", LOAD_ERRORS + RUN_ERRORS, ids=[s.split("/")[-1] for s, _ in LOAD_ERRORS + RUN_ERRORS]
+    "spec, needles",
+    LOAD_ERRORS + CHECKED_AT_LOAD,
+    ids=[s.split("/")[-1] for s, _ in LOAD_ERRORS + CHECKED_AT_LOAD],
 )
 def test_cli_exits_2_with_one_line(spec: str, needles: tuple[str, ...]) -> None:
     run = run_cli("probe", "curvature", "--setup", spec, "--json", timeout=300)

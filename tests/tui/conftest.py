@@ -58,6 +58,7 @@ def make_app(make_client: Callable[..., TraindocClient]) -> Callable[..., Traind
             history="default" if history else None,
             resume=resume,
             label=setup or "",
+            history_label=history or "",
             **kw,  # type: ignore[arg-type]
         )
 

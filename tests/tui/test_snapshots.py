@@ -11,14 +11,17 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from probes.base import ProbeProgress
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.app import LIGHT
+from tui.failures import probe_failed_markdown
 from tui.screens.change_answer import ChangeAnswerScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.probe_panel import ProbePanel
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -147,3 +150,61 @@ def test_probe_panel_live_plot(snap_compare, make_app: Callable[..., TraindocApp
         await pin(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 40), run_before=run_before)
+
+
+# -- issue 15: the new screens, at 80x24 and 200x60, light and dark --------------------------------
+
+
+@pytest.mark.parametrize(
+    "size, theme", [((80, 24), "dark"), ((80, 24), "light"), ((200, 60), "dark"), ((200, 60), "light")]
+)
+def test_demo_start_at_the_smallest_and_a_large_terminal(
+    snap_compare, make_app: Callable[..., TraindocApp], size: tuple[int, int], theme: str
+) -> None:
+    """The answer bar (Measure it included) and the footer's Help / Quit fit at 80x24."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        if theme == "light":
+            pilot.app.theme = LIGHT
+        await pin(pilot)
+
+    assert snap_compare(make_app("demo:saddle_point"), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+def test_a_failure_in_the_chat(
+    snap_compare, make_app: Callable[..., TraindocApp], size: tuple[int, int]
+) -> None:
+    """A failed probe's message, as the chat shows it (the message a real failure produces: see
+    test_first_ten_minutes for the probe failing for real)."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        app: TraindocApp = pilot.app  # type: ignore[assignment]
+        app.conversation.mark_failed("baselines")
+        await app.chat.fail(
+            probe_failed_markdown("baselines", "the training loss turned nan at step 3 (depth 1, seed 0)")
+        )
+        await idle(pilot)
+        await pin(pilot)
+
+    assert snap_compare(make_app("demo:saddle_point"), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+def test_probe_options_form(
+    snap_compare, make_app: Callable[..., TraindocApp], size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("y")  # the depth question: its probe has options
+        await idle(pilot)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProbeOptionsScreen), what="the form")
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor differs from run to run
+        await pilot.pause()
+        await pin(pilot)
+
+    assert snap_compare(make_app("demo:saddle_point"), terminal_size=size, run_before=run_before)

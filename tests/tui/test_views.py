@@ -138,7 +138,8 @@ def test_evidence_tables_numbers_and_curves() -> None:
     evidence = measured_report().answers["deeper_model_worse"].evidence
     assert evidence is not None
     scalars = dict(walk_scalars(evidence.data))
-    assert scalars["trivial_loss"] == "2.3" and scalars["comparison.worse"] == "3"
+    assert scalars["trivial loss"] == "2.3" and scalars["depth comparison: worse"] == "3"
+    assert not any("." in label or "_" in label for label in scalars)  # words, not internal keys
     ((name, rows),) = list(walk_tables(evidence.data))
     assert name == "ladder" and [r["depth"] for r in rows] == [1, 2, 3]
     found = curves(evidence.data)
@@ -257,9 +258,12 @@ def test_export_writes_markdown_json_and_svg_plots(tmp_path: Path) -> None:
     done = export_report(report, tmp_path / "out")
     markdown = done.markdown.read_text()
     assert "## Plots" in markdown
-    assert len(done.images) == 1 and done.images[0].suffix == ".svg"
-    assert f"]({done.images[0].parent.name}/{done.images[0].name})" in markdown  # relative link
-    ET.fromstring(done.images[0].read_text())
+    # the depth ladder as a plot of loss by depth, and the training curves it summarises
+    assert [p.stem.split("-", 2)[-1] for p in done.images] == ["depth-ladder", "training"]
+    for image in done.images:
+        assert image.suffix == ".svg"
+        assert f"]({image.parent.name}/{image.name})" in markdown  # relative link
+        ET.fromstring(image.read_text())
     assert Report.model_validate(json.loads(done.json.read_text())) == report
 
 

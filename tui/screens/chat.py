@@ -8,8 +8,10 @@ The event loop never waits on the network, so the UI never freezes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,14 +26,16 @@ from textual.widgets import Button, Footer, Header, Input
 from assistant.errors import TraindocError
 from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
+from tui import session_store
 from tui.conversation import Conversation
 from tui.export import export_report
+from tui.failures import request_failed_markdown
 from tui.freetext import Claim, Measurements, display_value
 from tui.screens.change_answer import ChangeAnswerScreen, ChangeRequest
 from tui.screens.export import ExportScreen
 from tui.screens.free_text import FreeText
 from tui.screens.measuring import Measuring
-from tui.transcript import Entry, build, current_question, withdrawn_findings
+from tui.transcript import Entry, build, current_question, question_text, withdrawn_findings
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.finding_card import FindingCard
 from tui.widgets.probe_panel import ProbePanel
@@ -56,19 +60,24 @@ def _intro(conversation: Conversation, label: str) -> str:
             "press **m** on a question, or **a** to diagnose automatically."
         )
     if sources.history:
-        text += "\n\nI have your training history loaded: press **m** and I'll read the answers from it."
+        text += (
+            "\n\nI have your training history loaded: press **a** and I'll answer everything it can "
+            "and ask you the rest, or **m** to read one question from it."
+        )
     return text
 
 
 class ChatScreen(Measuring, FreeText, Screen[None]):
     BINDINGS = [
-        Binding("y", "answer('yes')", "Yes", id="yes"),
-        Binding("n", "answer('no')", "No", id="no"),
-        Binding("u", "answer('unsure')", "Not sure", id="unsure"),
-        Binding("w", "why", "Why?", id="why"),
-        Binding("m", "measure", "Measure", id="measure"),
+        # the question bar's buttons show these five keys; the footer keeps room for the rest at 80x24
+        Binding("y", "answer('yes')", "Yes", id="yes", show=False),
+        Binding("n", "answer('no')", "No", id="no", show=False),
+        Binding("u", "answer('unsure')", "Not sure", id="unsure", show=False),
+        Binding("w", "why", "Why?", id="why", show=False),
+        Binding("m", "measure", "Measure", id="measure", show=False),
         Binding("a", "auto", "Auto-diagnose", id="auto", show=False),
         Binding("x", "cancel_probe", "Cancel", id="cancel-probe"),
+        Binding("o", "probe_options", "Probe options", id="probe-options", show=False),
         Binding("c", "change", "Change", id="change"),
         Binding("z", "undo", "Undo", id="undo", show=False),
         Binding("i,slash", "type", "Type", id="type"),
@@ -97,17 +106,24 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             super().__init__()
             self.paths = paths
 
-    def __init__(self, conversation: Conversation, *, resume: bool = False, label: str = "") -> None:
+    def __init__(
+        self, conversation: Conversation, *, resume: bool = False, label: str = "", history_label: str = ""
+    ) -> None:
         super().__init__()
+        self.history_label = history_label
         self.conversation = conversation
         self.resume = resume
         self.label = label
         self.report: Report | None = None
+        self.session: SessionPublic | None = None
         self.known = Measurements()
         self.remembered: dict[str, Claim] = {}
         self.job: ProbeJob | None = None
         self.asides: list[Widget] = []
         self.seen: dict[str, dict[str, list[tuple[float, float]]]] = {}  # curves watched live, by probe
+        self.following = threading.Event()  # set: the probe's stream reader stops
+        self.probe_options: dict[str, dict[str, Any]] = {}  # set in the options dialog, by probe
+        self.failures: list[str] = []  # what failed in this run, kept in the chat across re-draws
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -117,7 +133,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         yield ProbePanel(id="probe-panel")
         yield QuestionBar(id="question-bar")
         yield Input(placeholder=PLACEHOLDER, id="freetext")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits at 80 columns
 
     def on_mount(self) -> None:
         self.query_one("#transcript", VerticalScroll).anchor()
@@ -128,6 +144,8 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
 
     def _open(self) -> SessionPublic:
         session, resumed = self.conversation.open(resume=self.resume)
+        if resumed:  # the curves watched live last time, drawn in the cards again
+            self.seen.update(session_store.load_curves(session.id))
         if self.resume and not resumed:
             self.app.call_from_thread(self.notify, "No earlier session found: starting a new one.")
         elif resumed:
@@ -175,7 +193,11 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
                 return False
             return None if probe_running or self.busy else True
         if action == "auto":
-            return bool(self.conversation.sources.setup) and not probe_running
+            sources = self.conversation.sources
+            can = (bool(sources.setup) and "auto" not in sources.failed) or bool(sources.history)
+            return can and not probe_running and not self.busy
+        if action == "probe_options":
+            return self.options_probe() is not None
         if action == "cancel_probe":
             return probe_running
         if action in ("change", "undo"):
@@ -188,6 +210,9 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
 
     async def show(self, session: SessionPublic) -> None:
         before, self.report = self.report, session.report
+        if self.session is None or self.session.id != session.id:  # a session opened: for --resume
+            session_store.save_sources(session.id, getattr(self.app, "sources", {}))
+        self.session = session
         for title in withdrawn_findings(before, self.report):
             self.notify(f"No longer follows: {title} (an answer it depended on changed).", severity="warning")
         for qid in list(self.remembered):
@@ -199,6 +224,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         await transcript.remove_children()
         self.asides = []
         await transcript.mount_all([self._widget(e) for e in entries])
+        await transcript.mount_all([self._failure_widget(text) for text in self.failures])
         current = self.current
         if current and current.id in self.remembered:
             claim = self.remembered[current.id]
@@ -215,7 +241,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         if self.conversation.sources.setup:
             parts.append(f"setup {self.label or self.conversation.sources.setup}")
         if self.conversation.sources.history:
-            parts.append(f"history {self.conversation.sources.history}")
+            parts.append(f"history {self.history_label or self.conversation.sources.history}")
         return " · ".join(parts)
 
     def _widget(self, entry: Entry) -> Widget:
@@ -226,6 +252,19 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             return ChatMessage(entry.markdown, role="assistant", id="summary")
         role = "user" if entry.kind == "user" else "note" if entry.kind == "note" else "assistant"
         return ChatMessage(entry.markdown, role=role, question=entry.question, id=safe)
+
+    def _failure_widget(self, markdown: str) -> ChatMessage:
+        widget = ChatMessage(markdown, role="assistant")
+        widget.add_class("failure")
+        return widget
+
+    async def fail(self, markdown: str) -> None:
+        """A failure as a chat message that stays (a toast alone vanishes): what failed and what to do."""
+        self.failures.append(markdown)
+        transcript = self.query_one("#transcript", VerticalScroll)
+        await transcript.mount(self._failure_widget(markdown))
+        transcript.anchor()
+        self._refresh_controls()
 
     async def aside(self, markdown: str, role: str = "assistant") -> None:
         """A message that lasts until the report next changes (help text, what was understood)."""
@@ -276,10 +315,10 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         if message.note:
             self.notify(message.note)
 
-    def on_chat_screen_failed(self, message: Failed) -> None:
+    async def on_chat_screen_failed(self, message: Failed) -> None:
         self.busy = False
         self.notify(message.message, severity="error", timeout=8)
-        self._refresh_controls()
+        await self.fail(request_failed_markdown(message.message))
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -298,7 +337,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             self.notify("There is no open question.")
             return
         lecture = f"\n\n_Lecture: {current.lecture}_" if current.lecture else ""
-        await self.aside(f"**Why I ask whether {current.id.replace('_', ' ')}:** {current.help}{lecture}")
+        await self.aside(f"**Why I ask “{current.text}”:** {current.help}{lecture}")
 
     async def on_question_bar_why_requested(self, _: QuestionBar.WhyRequested) -> None:
         await self.action_why()
@@ -313,11 +352,11 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             if request is None:
                 return
             if request.value == "withdraw":
-                self.call(
-                    lambda: self.conversation.withdraw(request.question), f"Withdrew {request.question}."
-                )
+                asked = question_text(request.question, report)
+                self.call(lambda: self.conversation.withdraw(request.question), f"Withdrew: {asked}")
             else:
-                note = f"Changed {request.question} to {display_value(request.value)}."
+                asked = question_text(request.question, report)
+                note = f"Changed “{asked}” to {display_value(request.value)}."
                 self.call(lambda: self.conversation.answer(report, request.question, request.value), note)
 
         self.app.push_screen(ChangeAnswerScreen(report, question), changed)
@@ -329,7 +368,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.call(self.conversation.undo, "Undid the last input.")
 
     def action_new_session(self) -> None:
-        self.known, self.remembered = Measurements(), {}
+        self.known, self.remembered, self.seen = Measurements(), {}, {}
         self.call(self.conversation.new, "Started a new session.")
 
     # -- free text -----------------------------------------------------------------------------

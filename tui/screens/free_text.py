@@ -39,6 +39,8 @@ class FreeText(_Base):
         event.stop()
         text = event.value.strip()
         event.input.clear()
+        # focus follows the conversation: back to the answer bar, where y / n / q work again
+        self._focus_default_after_input()
         if not text or self.report is None:
             return
         current = self.current
@@ -107,11 +109,12 @@ class FreeText(_Base):
             self.busy = False
         if result.sent:
             self.notify(
-                "Answered: " + ", ".join(f"{c.question} = {display_value(c.value)}" for c in result.sent)
+                "Answered: "
+                + "; ".join(f"{question_text(c.question)} {display_value(c.value)}" for c in result.sent)
             )
         if result.remembered:
             self.notify(
                 "I'll remember "
-                + ", ".join(c.question for c in result.remembered)
+                + "; ".join(f"“{question_text(c.question)}”" for c in result.remembered)
                 + " for when we get there."
             )

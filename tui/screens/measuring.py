@@ -6,17 +6,20 @@ A mixin of `ChatScreen` (it uses the screen's state: the conversation, `show`, `
 
 from __future__ import annotations
 
-import contextlib
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.message import Message
-from textual.worker import get_current_worker
 
 from assistant.errors import TraindocError
 from assistant.service_models import FINISHED, ProbeJob, SessionPublic
 from probes.base import ProbeProgress
+from probes.registry import PROBES
+from tui import session_store
+from tui.failures import probe_failed_markdown
 from tui.live import run_curves
+from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
 
@@ -60,17 +63,44 @@ class Measuring(_Base):
         assert current.probe is not None
         self.start_probe(current.probe)
 
+    def options_probe(self) -> str | None:
+        """The probe whose options `o` sets: the current question's, when it has options to set."""
+        current = self.current
+        if self.conversation.sources.can_measure(current) != "probe" or current is None:
+            return None
+        return current.probe if current.probe and PROBES[current.probe].options else None
+
+    def action_probe_options(self) -> None:
+        probe = self.options_probe()
+        if probe is None:
+            self.notify("The current question's measurement has no options to set.")
+            return
+
+        def chosen(options: dict[str, Any] | None) -> None:
+            if options is None:
+                return
+            self.probe_options[probe] = options
+            said = ", ".join(f"{k} = {v}" for k, v in options.items()) or "the defaults"
+            self.notify(f"The {probe} probe will run with {said}.")
+            self._refresh_controls()
+
+        self.app.push_screen(ProbeOptionsScreen(probe, self.probe_options.get(probe)), chosen)
+
     def on_question_bar_measure_requested(self, _: QuestionBar.MeasureRequested) -> None:
         self.action_measure()
 
     def action_auto(self) -> None:
-        if not self.conversation.sources.setup:
+        sources = self.conversation.sources
+        if sources.setup and "auto" not in sources.failed:
+            self.start_probe("auto")
+        elif sources.history:  # everything the history can answer; the chat then asks the rest
+            self.call(self.conversation.apply_history, "Read your training history.")
+        else:
             self.notify(
-                "Automatic diagnosis needs a setup: traindoc --setup FILE.py:FUNC or --demo NAME.",
+                "Automatic diagnosis needs a setup or a history: traindoc --setup FILE.py:FUNC, "
+                "--demo NAME or --history PATH.",
                 severity="warning",
             )
-            return
-        self.start_probe("auto")
 
     def start_probe(self, probe: str) -> None:
         if self.job is not None:
@@ -79,23 +109,26 @@ class Measuring(_Base):
         panel = self.query_one(ProbePanel)
         panel.start(probe)
         panel.display = True
-        self.run_probe(probe)
+        # A daemon thread, not a Textual worker: a worker thread blocked on the stream would hold the
+        # app's exit until the next event (or the end of the job); a daemon thread never holds it.
+        self.following = threading.Event()
+        threading.Thread(
+            target=self.run_probe, args=(probe, self.following), name="traindoc-probe-stream", daemon=True
+        ).start()
 
-    @work(thread=True, group="probe", exit_on_error=False)
-    def run_probe(self, probe: str) -> None:
-        worker = get_current_worker()
+    def run_probe(self, probe: str, stop: threading.Event) -> None:
         final: ProbeJob | None = None
         session: SessionPublic | None = None
         try:
-            final = self.conversation.start_probe(probe)
+            final = self.conversation.start_probe(probe, self.probe_options.get(probe))
             self.post_message(self.ProbeStarted(final))
             for event in self.conversation.follow(final.id):
                 if event.progress is not None:
                     self.post_message(self.ProbeProgressed(event.progress))
                 if event.job is not None:
                     final = event.job
-                if worker.is_cancelled:
-                    break
+                if stop.is_set():
+                    return
             if final.status not in FINISHED:
                 final = self.conversation.client.get_probe(final.id)
             if final.status == "done":
@@ -121,18 +154,20 @@ class Measuring(_Base):
         if job is not None:
             if job.status == "done":
                 self.seen.update(run_curves(panel.live))
+                if self.session is not None:  # kept for --resume: results store numbers, not curves
+                    session_store.save_curves(self.session.id, self.seen)
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
             elif job.status == "cancelled":
                 self.notify(f"{job.probe} probe cancelled.", severity="warning")
             else:
-                self.notify(
-                    f"{job.probe} probe {job.status}: {job.error or 'no result'}",
-                    severity="error",
-                    timeout=10,
-                )
-        if message.session is not None:
-            await self.show(message.session)
+                self.notify(f"{job.probe} probe {job.status}.", severity="error", timeout=10)
+                # said in the chat (it stays), and no longer offered: it would fail the same way
+                self.conversation.mark_failed(job.probe)
+                self.failures.append(probe_failed_markdown(job.probe, job.error))
+        session = message.session or self.session
+        if session is not None:
+            await self.show(session)  # re-drawn: the offers to measure follow what can still run
         else:
             self._refresh_controls()
 
@@ -152,10 +187,7 @@ class Measuring(_Base):
         except TraindocError as exc:
             self.post_message(self.Failed(f"could not cancel: {exc.message}"))
 
-    def cancel_running_probe_now(self) -> None:
-        """On quit: stop the probe so its stream (and the worker thread reading it) ends."""
-        if self.job is None:
-            return
-        # finished meanwhile, or the service is gone: either way the stream ends
-        with contextlib.suppress(TraindocError):
-            self.conversation.cancel(self.job.id)
+    def stop_following(self) -> None:
+        """On quit: the thread reading the progress stream stops at its next event (the job itself
+        is cancelled by the app once the screen is gone)."""
+        self.following.set()

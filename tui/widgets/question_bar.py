@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
@@ -46,7 +47,7 @@ class QuestionBar(Horizontal):
                 "Diagnosis complete — [b]e[/] export · [b]c[/] change an answer · [b]ctrl+n[/] new session"
             )
         else:
-            label.update(f"[b]{question.id.replace('_', ' ')}?[/]")
+            label.update(f"[b]{escape(question.text)}[/]")  # the question's words, never its id
         for button in self.query(Button):
             button.display = question is not None
             button.disabled = busy

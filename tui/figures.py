@@ -1,0 +1,176 @@
+"""The figures an exported report shows: what each measurement behind the diagnosis rests on.
+
+- the depth ladder: final training loss by depth (each seed and the mean), with the trivial
+  predictor's loss and the easy reference model's as lines, and the user's depth marked;
+- the training loss against its baselines (trivial predictor, easy model, target, held-out loss);
+- the Hessian's eigenvalue estimates (lambda_max, lambda_min, and 2/lr when known), and their
+  convergence when it was watched live;
+- a training history with its baseline (ln C), best held-out point and early-stopping marks;
+- curves watched live (the training loss of every variant trained).
+
+Pure: evidence data in, SVG text out (drawn by `assistant.plots`). Each figure has a file stem
+and a title; the export writes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.models import Evidence
+from assistant.plots import Curve, Level, Marker, history_levels, history_markers, svg_bars, svg_plot
+from tui.evidence import curves
+from tui.plotting import as_curves, use_log_scale
+
+Points = list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    stem: str
+    title: str
+    svg: str
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def figures_for(
+    evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, Points]] | None = None
+) -> list[Figure]:
+    data, probe = evidence.data, evidence.probe or evidence.source.value
+    out: list[Figure] = []
+    if probe == "depth":
+        out += _depth_ladder(data, where)
+    elif probe == "baselines":
+        out += _baselines(data, where)
+    elif probe == "curvature":
+        out += _eigenvalues(data, where)
+    if evidence.source.value == "history" or "analysis" in data:
+        out += _history(data, where)
+        return out
+    live = dict((seen or {}).get(probe, {})) or curves(data)
+    if live:
+        is_curvature = probe == "curvature"
+        out.append(
+            Figure(
+                "estimates" if is_curvature else "training",
+                f"{'Lanczos estimates by iteration' if is_curvature else 'Training loss of each variant'} — {where}",
+                svg_plot(
+                    as_curves(live),
+                    title="Lanczos estimates by iteration"
+                    if is_curvature
+                    else "Training loss of each variant",
+                    log_y=use_log_scale(live),
+                    x_label="iteration" if is_curvature else "step",
+                    y_label="estimate" if is_curvature else "loss",
+                    levels=[Level(0.0, "0")] if is_curvature else (),
+                ),
+            )
+        )
+    return out
+
+
+def _depth_ladder(data: Mapping[str, Any], where: str) -> list[Figure]:
+    rows = [
+        r for r in data.get("ladder") or [] if isinstance(r, Mapping) and _num(r.get("depth")) is not None
+    ]
+    if not rows:
+        return []
+    depths = [float(r["depth"]) for r in rows]
+    means = [_num(r.get("mean")) for r in rows]
+    seeds_x = [float(r["depth"]) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
+    seeds_y = [float(v) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
+    drawn = [
+        Curve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
+        Curve("each seed", seeds_x, seeds_y, points=True, line=False),
+    ]
+    levels = []
+    trivial = _num(data.get("trivial_loss"))
+    if trivial is not None:
+        levels.append(Level(trivial, f"trivial predictor {trivial:.3g}"))
+    reference = _num((data.get("reference") or {}).get("reference_loss"))
+    if reference is not None:
+        levels.append(Level(reference, f"easy reference model {reference:.3g}"))
+    user = _num(data.get("user_depth"))
+    markers = [Marker(user, "your depth")] if user is not None else []
+    ys = [y for y in seeds_y + [m for m in means if m is not None]] + [lv.y for lv in levels]
+    log_y = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 100
+    title = "Depth ladder: final training loss by depth"
+    svg = svg_plot(
+        drawn,
+        title=title,
+        x_label="depth",
+        y_label="final training loss",
+        log_y=log_y,
+        levels=levels,
+        markers=markers,
+    )
+    return [Figure("depth-ladder", f"{title} — {where}", svg)]
+
+
+def _baselines(data: Mapping[str, Any], where: str) -> list[Figure]:
+    bars: list[tuple[str, float]] = []
+    train = _num(data.get("train_loss"))
+    if train is not None:
+        bars.append(("your model, training loss", train))
+    trivial = _num(data.get("trivial_loss"))
+    if trivial is not None:
+        bars.append(("trivial predictor", trivial))
+    reference = data.get("reference") or {}
+    ref_loss = _num(reference.get("loss"))
+    if ref_loss is not None:
+        bars.append((f"easy model ({reference.get('kind') or 'reference'})", ref_loss))
+    target = _num(data.get("target_loss"))
+    if target is not None:
+        bars.append(("your target", target))
+    for split, held in (data.get("held_out") or {}).items():
+        loss = _num((held or {}).get("loss")) if isinstance(held, Mapping) else None
+        if loss is not None:
+            bars.append((f"your model, {split} loss", loss))
+    if len(bars) < 2:
+        return []
+    title = "Training loss against its baselines"
+    return [Figure("loss-vs-baselines", f"{title} — {where}", svg_bars(bars, title=title, x_label="loss"))]
+
+
+def _eigenvalues(data: Mapping[str, Any], where: str) -> list[Figure]:
+    bars: list[tuple[str, float]] = []
+    for key, name in (("lambda_max", "λ_max (largest)"), ("lambda_min", "λ_min (smallest)")):
+        value = _num(data.get(key))
+        if value is not None:
+            bars.append((name, value))
+    # the stability check, as a curvature: the rate is stable while lambda_max stays below
+    # lambda_max * limit / lr (2 / lr for plain SGD; the momentum forms scale the same way)
+    limit, lr, top = (
+        _num(data.get("stability_limit")),
+        _num(data.get("learning_rate")),
+        _num(data.get("lambda_max")),
+    )
+    if limit is not None and lr is not None and top is not None and limit > 0 and lr > 0:
+        bars.append(("largest λ_max stable at your learning rate", top * limit / lr))
+    if not bars:
+        return []
+    title = "Hessian eigenvalue estimates where training stopped"
+    return [Figure("eigenvalues", f"{title} — {where}", svg_bars(bars, title=title, x_label="eigenvalue"))]
+
+
+def _history(data: Mapping[str, Any], where: str) -> list[Figure]:
+    found = curves(data)
+    if not found:
+        return []
+    analysis = data.get("analysis") or {}
+    x_axes = {str(c.get("x") or "step") for c in data.get("curves") or [] if isinstance(c, Mapping)}
+    title = "Training history"
+    svg = svg_plot(
+        as_curves(found),
+        title=title,
+        log_y=use_log_scale(found),
+        x_label=x_axes.pop() if len(x_axes) == 1 else "step",
+        markers=history_markers(analysis),
+        levels=history_levels(analysis),
+    )
+    return [Figure("history", f"{title} — {where}", svg)]

@@ -87,6 +87,7 @@ def test_saddle_point_escapes_with_the_escape_step_and_not_with_momentum(seed: i
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about a minute on an idle 2-core machine; far more on a shared, loaded one
 def test_optimization_issue_top_remedy_is_adam_and_plain_torch_agrees() -> None:
     report = treat("optimization_issue")
     setup = demo_setup("optimization_issue")
@@ -101,6 +102,7 @@ def test_optimization_issue_top_remedy_is_adam_and_plain_torch_agrees() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about a minute on an idle 2-core machine; far more on a shared, loaded one
 def test_learning_rate_too_high_top_remedy_helps_in_plain_torch() -> None:
     report = treat("learning_rate_too_high")
     setup = demo_setup("learning_rate_too_high")
@@ -126,6 +128,7 @@ def test_learning_rate_too_high_top_remedy_helps_in_plain_torch() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about a minute on an idle 2-core machine; far more on a shared, loaded one
 def test_overfitting_held_out_loss_falls_and_plain_torch_agrees() -> None:
     report = treat("overfitting")
     setup = demo_setup("overfitting")
@@ -150,6 +153,7 @@ def test_overfitting_held_out_loss_falls_and_plain_torch_agrees() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about a minute on an idle 2-core machine; far more on a shared, loaded one
 def test_model_bias_nothing_helps_and_says_so() -> None:
     report = treat("model_bias")
     assert report.nothing_helps and report.best is None

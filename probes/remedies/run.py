@@ -671,7 +671,7 @@ def confirm(r: Remedies, results: list[RemedyResult], margin: float) -> None:
         return
     before = _mean(r.baseline().losses, r.baseline(seed).losses)
     after = _mean(best.after, second)
-    best.data.update(first_seed_change=best.change, second_seed_loss=second.get(r.metric))
+    best.data.update(first_seed_change=best.change, second_seed_loss=second.get(r.metric), confirmed=1)
     best.before, best.after = before, after
     best.cost_runs += 1.0
     confirmed = margin / math.sqrt(2)
@@ -777,7 +777,12 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
     candidates = [
         x for x in results if x.status == "helps" and x.id not in ESTIMATES and x.change is not None
     ]
-    best = min(candidates, key=lambda x: x.change or 0.0) if candidates else None
+    # a remedy confirmed with two seeds outranks one measured once, however large the latter's change
+    best = (
+        min(candidates, key=lambda x: (0 if x.data.get("confirmed") else 1, x.change or 0.0))
+        if candidates
+        else None
+    )
     if "mismatch" in findings:
         text, shift = _mismatch(r)
         recommendation = (

@@ -55,7 +55,12 @@ def measure(name: str, repeats: int) -> dict[str, float]:
         "shared_runs": shared.cost_runs,
         "findings": len(findings),
         "tried": sum(1 for r in alone.remedies if r.status not in ("not_tried", "skipped")),
-        "best": alone.best or "nothing helps",
+        "best": alone.best
+        or (
+            "nothing helps"
+            if alone.remedies and any(r.status != "not_tried" for r in alone.remedies)
+            else "nothing to try"
+        ),
     }
 
 

@@ -205,6 +205,16 @@ PROBES: dict[str, ProbeSpec] = {
             ("test_loss_large", "val_loss_large"),
             "train/validation/test losses and a train-vs-test distribution check",
         ),
+        ProbeSpec(
+            "remedies",
+            "probes.remedies.run:remedies_probe",
+            (),
+            "try the lecture's remedies for the findings on your setup and measure before and after",
+            options=(
+                ProbeOption("findings", str, "", "comma-separated finding ids to treat, e.g. overfitting"),
+                ProbeOption("workers", int, 1, "trials run in parallel threads"),
+            ),
+        ),
     )
 }
 

@@ -49,6 +49,15 @@ class Setup(BaseModel):
     target_loss: float | None = Field(None, description="the training loss that would be good enough")
     depths: list[int] | None = Field(None, description="the depth ladder to compare (default around `depth`)")
     name: str = "setup"
+    # optional hooks for `traindoc remedies`: remedies that need the user's code are tried only when given
+    augment: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = Field(
+        None, description="optional: a training batch (inputs, targets) -> an augmented batch"
+    )
+    model_options: dict[str, list[Any]] | None = Field(
+        None,
+        description="optional: keyword options `model(depth, **options)` accepts, each with values to "
+        "try, e.g. {'width': [128], 'dropout': [0.2]}",
+    )
 
     @field_validator("model", "loss", "optimizer")
     @classmethod

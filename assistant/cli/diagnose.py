@@ -9,6 +9,7 @@ traindoc diagnose --demo saddle_point               # a built-in demo
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from assistant.answers_file import read_answers
@@ -32,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_history_options(p)  # the same facts `traindoc history` takes, for --history
     p.add_argument("--json", action="store_true", help="print exactly one JSON report on stdout")
+    p.add_argument(
+        "--try-remedies",
+        action="store_true",
+        help="with --setup/--demo: also try the findings' remedies and measure them (JSON key 'remedies')",
+    )
     p.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -76,21 +82,38 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
             from probes.setup import load_checked
 
             setup = load_checked(args.setup)  # a broken setup: one line and exit 2, not an empty report
-        run_automatic(session, ProbeContext(setup, progress=progress))
+        ctx = ProbeContext(setup, progress=progress)
+        args.probe_context = ctx  # --try-remedies reuses the trained model
+        run_automatic(session, ctx)
     return session.report()
 
 
 def run(args: argparse.Namespace) -> int:
     if args.setup or args.demo:
         configure_threads()
+    if getattr(args, "try_remedies", False) and (args.server or not (args.setup or args.demo)):
+        raise InputError("--try-remedies needs --setup or --demo (and runs locally, without --server)")
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     progress = TerminalProgress(enabled=enabled)
+    remedies = None
     try:
         report = build_report(args, progress)
+        if getattr(args, "try_remedies", False):
+            from assistant.remedies import findings_to_treat
+            from probes.remedies.run import try_remedies
+
+            remedies = try_remedies(args.probe_context, findings_to_treat(report))
     finally:
         progress.close()
-    if args.json:
+    if args.json and remedies is not None:
+        payload = {**report.model_dump(mode="json"), "remedies": remedies.model_dump(mode="json")}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    elif args.json:
         print_json(report)
     else:
         sys.stdout.write(report_markdown(report))
+        if remedies is not None:
+            from assistant.remedies import remedies_markdown
+
+            sys.stdout.write("\n" + remedies_markdown(remedies))
     return 0

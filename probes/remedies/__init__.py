@@ -1,0 +1,26 @@
+"""Try the lecture's remedies on the user's own setup and measure what each one does.
+
+`try_remedies(ctx, findings)` -> `RemedyReport`; `remedies_probe` is the registry's entry.
+Imported lazily: `probes.remedies.result` (pydantic only) can be used without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RemedyReport": "probes.remedies.result",
+    "RemedyResult": "probes.remedies.result",
+    "Losses": "probes.remedies.result",
+    "try_remedies": "probes.remedies.run",
+    "remedies_probe": "probes.remedies.run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'probes.remedies' has no attribute {name!r}")

@@ -19,7 +19,17 @@ from torch import nn
 
 from probes.base import ProbeError
 from probes.history import HistoryOptions
-from probes.live import Alert, EndPoint, LiveHistory, Sharpness, end_point, sharpness, threshold_of
+from probes.live import (
+    Alert,
+    EndPoint,
+    LiveHistory,
+    Sharpness,
+    Threshold,
+    end_point,
+    judged,
+    sharpness,
+    threshold_of,
+)
 
 Emit = Callable[[str, str], None]  # (level "info" | "warning", one line)
 LossOf = Callable[[nn.Module, Any], torch.Tensor]  # (model, held batch) -> scalar loss
@@ -173,7 +183,7 @@ class Run:
                 self._held_loss,
                 self.optimizer,
                 step=step,
-                threshold=threshold_of(self.optimizer),
+                threshold=self.threshold(),
                 max_hvp=self.max_hvp,
                 mode=self.mode,
             )
@@ -187,6 +197,16 @@ class Run:
             return []
         self.sharpness.append(result)
         return self._sharpness_alerts(result)
+
+    def threshold(self) -> Threshold:
+        """The optimizer's threshold at the learning rate in use; a schedule that has decayed to 0 at
+        the end is read at the last positive learning rate logged."""
+        lr: float | None = None
+        if self.optimizer is not None:
+            lr = float(self.optimizer.param_groups[0]["lr"])
+        if not lr or lr <= 0:
+            lr = self.live.last_positive("learning_rate")
+        return threshold_of(self.optimizer, lr)
 
     def _held_loss(self) -> torch.Tensor:
         assert self.loss_of is not None
@@ -271,11 +291,31 @@ class Run:
             and self.live.points("loss")
             and math.isfinite(self.live.value_at("loss", self.last_step) or math.nan)
         ):
-            if not self.sharpness or self.sharpness[-1].step != self.last_step:
-                self.measure(self.last_step)
             self._end_point()
+            self._final_sharpness()
         self.own_seconds += time.perf_counter() - t0
         return finish_run(self)
+
+    def _final_sharpness(self) -> None:
+        """lambda_max at the end: the end point's own when the threshold is on the plain Hessian (no
+        second Lanczos run), a preconditioned measurement for Adam."""
+        if self.sharpness and self.sharpness[-1].step == self.last_step:
+            return
+        threshold = self.threshold()
+        if threshold.preconditioned or self.end is None:
+            self.measure(self.last_step)
+            return
+        result = judged(
+            step=self.end.step,
+            lambda_max=self.end.lambda_max,
+            converged=self.end.converged,
+            threshold=threshold,
+            hvp=0,
+            seconds=0.0,
+            loss=self.end.loss,
+        )
+        self.sharpness.append(result)
+        self._sharpness_alerts(result)
 
     def _end_point(self) -> None:
         if not self.curvature_on:

@@ -17,6 +17,7 @@ from probes.live._curvature import (
     Threshold,
     end_point,
     isolated,
+    judged,
     sharpness,
     threshold_of,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Threshold",
     "end_point",
     "isolated",
+    "judged",
     "sharpness",
     "threshold_of",
 ]

@@ -80,6 +80,22 @@ class Threshold:
     formula: str
     preconditioned: bool
     note: str = ""
+    rule: StepRule | None = None  # SGD: decides "exceeds" through probes.stability
+    # Adam: the threshold assumes a preconditioner that changes slowly, which holds once the second-
+    # moment average spans its window, t >= 1 / (1 - beta2); before that (at t = 1 Adam is sign
+    # descent) lambda_max is reported but not judged
+    judged_from_step: float = 0.0
+
+    @classmethod
+    def sgd(cls, rule: StepRule, optimizer: str = "SGD", note: str = "") -> Threshold:
+        """From a StepRule (any framework's SGD: lr, momentum, Nesterov, dampening, weight decay)."""
+        lr = rule.learning_rate
+        if not lr or lr <= 0:
+            return cls("none", optimizer, lr, None, "learning rate 0 or unknown", False, note)
+        one = rule.limit(1.0)
+        assert one is not None
+        value = one * (1 + rule.weight_decay) / lr - rule.weight_decay
+        return cls("sgd", optimizer, lr, value, f"lr < {rule.formula()}", False, note, rule)
 
 
 def _adam_like(optimizer: torch.optim.Optimizer) -> bool:
@@ -93,7 +109,7 @@ def threshold_of(optimizer: torch.optim.Optimizer | None, learning_rate: float |
     if optimizer is None:
         if learning_rate is None:
             return Threshold("none", None, None, None, "unknown optimizer", False)
-        return Threshold("sgd", "SGD", learning_rate, 2.0 / learning_rate, "2 / lr", False)
+        return Threshold.sgd(StepRule("SGD", learning_rate))
     group = optimizer.param_groups[0]
     lr = float(learning_rate if learning_rate is not None else group["lr"])
     name = type(optimizer).__name__
@@ -101,16 +117,13 @@ def threshold_of(optimizer: torch.optim.Optimizer | None, learning_rate: float |
     if lr <= 0:
         return Threshold("none", name, lr, None, "learning rate 0", False, note)
     if name == "SGD":
-        rule = StepRule.of(optimizer, lr)
-        one = rule.limit(1.0)
-        assert one is not None
-        value = one * (1 + rule.weight_decay) / lr - rule.weight_decay
-        return Threshold("sgd", name, lr, value, f"lr < {rule.formula()}", False, note)
+        return Threshold.sgd(StepRule.of(optimizer, lr), name, note)
     if _adam_like(optimizer):
         beta1 = float(group["betas"][0])
         value = (2 + 2 * beta1) / ((1 - beta1) * lr)
         formula = f"(2 + 2 beta1) / ((1 - beta1) lr) with beta1 = {beta1:g}"
-        return Threshold("adam", name, lr, value, formula, True, note)
+        warm = 1.0 / (1.0 - float(group["betas"][1]))
+        return Threshold("adam", name, lr, value, formula, True, note, judged_from_step=warm)
     return Threshold("none", name, lr, None, f"no stability threshold known for {name}", False, note)
 
 
@@ -214,25 +227,57 @@ def sharpness(
             result = lanczos(target, max_iter=max_hvp, tol=tolerance, seed=seed, min_iter=3)  # type: ignore[arg-type]
         finally:
             operator.release()
-    lam = result.lambda_max
-    exceeds: bool | None = None
-    if threshold.kind == "sgd" and threshold.learning_rate:
-        exceeds = stability_check(StepRule.of(optimizer, threshold.learning_rate), lam, result.converged)[
-            "exceeds"
-        ]
-    elif threshold.value is not None:
-        exceeds = True if lam > threshold.value else (False if result.converged else None)
-    return Sharpness(
+    return judged(
         step=step,
-        lambda_max=lam,
+        optimizer_steps=_optimizer_steps(optimizer),
+        lambda_max=result.lambda_max,
         converged=result.converged,
+        threshold=threshold,
         hvp=operator.hvp_count,
         seconds=time.perf_counter() - started,
-        threshold=threshold.value,
-        ratio=lam / threshold.value if threshold.value else None,
-        kind=threshold.kind,
-        preconditioned=threshold.preconditioned and scales is not None,
         loss=operator.loss,
+        preconditioned=threshold.preconditioned and scales is not None,
+    )
+
+
+def _optimizer_steps(optimizer: torch.optim.Optimizer | None) -> float | None:
+    for state in optimizer.state.values() if optimizer is not None else ():
+        if "step" in state:
+            return float(state["step"])
+    return None
+
+
+def judged(
+    *,
+    step: float,
+    optimizer_steps: float | None = None,
+    lambda_max: float,
+    converged: bool,
+    threshold: Threshold,
+    hvp: int,
+    seconds: float,
+    loss: float,
+    preconditioned: bool = False,
+) -> Sharpness:
+    """A lambda_max read against the threshold (also for one measured elsewhere, e.g. the end point's)."""
+    exceeds: bool | None = None
+    warm = (optimizer_steps if optimizer_steps is not None else step) >= threshold.judged_from_step
+    if threshold.rule is not None:
+        exceeds = stability_check(threshold.rule, lambda_max, converged)["exceeds"]
+    elif threshold.value is not None and warm:
+        # a Ritz value is a lower bound on lambda_max: above the threshold is proof, below is not
+        exceeds = True if lambda_max > threshold.value else (False if converged else None)
+    return Sharpness(
+        step=step,
+        lambda_max=lambda_max,
+        converged=converged,
+        hvp=hvp,
+        seconds=seconds,
+        threshold=threshold.value,
+        ratio=lambda_max / threshold.value if threshold.value else None,
+        kind=threshold.kind,
+        preconditioned=preconditioned,
+        loss=loss,
         exceeds=exceeds,
     )
 

@@ -46,12 +46,14 @@ class LiveHistory:
         min_gap: int = 25,
         growth: float = 0.25,
         max_spikes: int = 3,
+        min_plateau: int = 50,
         total_steps: float | None = None,
     ) -> None:
         self.source = source
         self.options = options or HistoryOptions()
         self.train_loss = train_loss
         self.min_gap, self.growth, self.max_spikes = min_gap, growth, max_spikes
+        self.min_plateau = min_plateau  # training points before a plateau can be called
         self.total_steps = total_steps
         self._curves: dict[str, _Curve] = {}
         self._reported: set[str] = set()
@@ -103,6 +105,13 @@ class LiveHistory:
             return None
         i = bisect.bisect_right(curve.steps, step) - 1
         return curve.values[max(i, 0)]
+
+    def last_positive(self, name: str) -> float | None:
+        curve = self._curves.get(name)
+        for v in reversed(curve.values if curve else []):
+            if v > 0 and math.isfinite(v):
+                return v
+        return None
 
     def learning_rate_at(self, step: float) -> float | None:
         names = [n for n, c in self._curves.items() if c.role == "learning_rate"]
@@ -208,6 +217,14 @@ class LiveHistory:
         if trend.status not in ("plateau", "flat") or a.divergence.status == "diverged":
             return
         if t.final_level < LOSS_LARGE_FRACTION * a.scale:
+            return
+        # the history analysis judges a finished run by its last quarter; a run in progress has a short
+        # last quarter, so the plateau must also hold for the later half of the steps seen so far
+        first, last = t.first_step, t.last_step
+        since = trend.since_step if trend.since_step is not None else last
+        if t.points < self.min_plateau or first is None or last is None or since is None:
+            return
+        if since - first > 0.5 * (last - first):
             return
         yardstick = (
             f"the trivial predictor's {a.baseline.value:.4g} ({a.baseline.kind})"

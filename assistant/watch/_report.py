@@ -23,6 +23,7 @@ from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history import history_outcome
+from probes.live import Sharpness
 
 if TYPE_CHECKING:
     from assistant.watch._run import Run
@@ -74,6 +75,43 @@ def _yes_no(value: bool | None) -> AnswerValue:
     return "unsure" if value is None else ("yes" if value else "no")
 
 
+# Above the threshold by this factor at any measurement counts, even if the run later moved to a
+# flatter region (a catapult); at the edge of stability gradient descent hovers within a few percent
+# of the threshold while still training, which is not a learning rate "too large" by itself.
+CLEARLY_ABOVE = 1.2
+
+
+def stability_answer(series: list[Sharpness]) -> tuple[AnswerValue, str]:
+    """learning_rate_exceeds_stability over the run: yes when a measurement was clearly above the
+    threshold, or the last one was above; no when the last (converged) one was below; else unsure."""
+    judged = [s for s in series if s.threshold is not None]
+    last = judged[-1]
+    clear = [s for s in judged if s.exceeds and (s.ratio or 0) >= CLEARLY_ABOVE]
+    peak = max(judged, key=lambda s: s.ratio or 0)
+    what = "preconditioned lambda_max" if last.preconditioned else "lambda_max"
+    head = (
+        f"{what} on the held batch against the {last.kind.upper()} threshold, {len(judged)} measurements; "
+        f"highest {peak.lambda_max:.4g} = {peak.ratio or 0:.2f}x of {peak.threshold:.4g} at step {peak.step:g}, "
+        f"last {last.lambda_max:.4g} = {last.ratio or 0:.2f}x at step {last.step:g}"
+    )
+    if clear:
+        return (
+            "yes",
+            f"{head}: above it by {CLEARLY_ABOVE:g}x or more at step {clear[0].step:g}: learning_rate_exceeds_stability = yes",
+        )
+    if last.exceeds:
+        return "yes", f"{head}: above it at the end: learning_rate_exceeds_stability = yes"
+    if last.exceeds is False:
+        return (
+            "no",
+            f"{head}: below it (converged) and never clearly above: learning_rate_exceeds_stability = no",
+        )
+    return (
+        "unsure",
+        f"{head}: not decided (Lanczos lower bound below the threshold, or Adam before its preconditioner warmed up)",
+    )
+
+
 def curvature_outcome(run: Run) -> ProbeOutcome | None:
     """The flowchart's curvature questions, answered about the run's own model at its end."""
     last = run.sharpness[-1] if run.sharpness else None
@@ -83,17 +121,9 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
     answers: dict[str, AnswerValue] = {}
     rules: list[str] = []
     if last is not None and last.threshold is not None:
-        answers["learning_rate_exceeds_stability"] = _yes_no(last.exceeds)
-        what = "preconditioned lambda_max" if last.preconditioned else "lambda_max"
-        rules.append(
-            f"{what} {last.lambda_max:.4g} at step {last.step:g} on the held batch vs the {last.kind.upper()} "
-            f"threshold {last.threshold:.4g} ({last.ratio:.2f}x; {'converged' if last.converged else 'Lanczos lower bound'}): "
-            f"learning_rate_exceeds_stability = {answers['learning_rate_exceeds_stability']}"
-        )
-        peak = max(run.sharpness, key=lambda s: s.ratio or 0)
-        rules.append(
-            f"{len(run.sharpness)} measurements; highest {peak.ratio or 0:.2f}x of the threshold at step {peak.step:g}"
-        )
+        value, rule = stability_answer(run.sharpness)
+        answers["learning_rate_exceeds_stability"] = value
+        rules.append(rule)
     if end is not None:
         answers["gradient_norm_small"] = _yes_no(end.gradient_norm < end.gradient_threshold)
         answers["hessian_negative_eigenvalue"] = _yes_no(end.hessian_negative)

@@ -108,6 +108,16 @@ class Run:
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
 
+    def start(self) -> list[Alert]:
+        """Measure at the initial weights (step 0), before the first update: a learning rate far above
+        the limit can throw the run into a flatter region at its very first step (a catapult), after
+        which no later measurement would show it. Adam has no statistics yet and is skipped."""
+        t0 = time.perf_counter()
+        try:
+            return self.measure(0) if self.curvature_on and not self.sharpness else []
+        finally:
+            self.own_seconds += time.perf_counter() - t0
+
     # -- feeding ------------------------------------------------------------------------------------
 
     def train_step(

@@ -22,7 +22,8 @@ from assistant.watch._run import Run
 from probes.base import ProbeError
 from probes.live import isolated
 
-logger = hf_logging.get_logger("traindoc")
+# under "transformers": the Trainer's handler and verbosity apply (set_verbosity_error silences it)
+logger = hf_logging.get_logger("transformers.traindoc")
 
 
 def _emit(level: str, message: str) -> None:
@@ -85,6 +86,7 @@ class TraindocCallback(TrainerCallback):
             total_steps=state.max_steps or None,
             **self.options,
         )
+        self.run.start()
 
     def _held_batch(self, loader: Any, model: Any, samples: int) -> Any:
         if loader is None or model is None or samples <= 0:

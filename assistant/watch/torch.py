@@ -89,6 +89,7 @@ class TorchRun(Run):
         return self.evaluation(self.steps, loss, name=name, split=split)
 
     def __enter__(self) -> TorchRun:
+        self.start()  # with a held batch given: lambda_max at the initial weights
         return self
 
     def __exit__(

@@ -68,6 +68,7 @@ class Run:
         max_hvp: int = 20,
         end_max_hvp: int = 40,
         mode: str = "eval",
+        threshold: Callable[[], Threshold] | None = None,
         classes: int | None = None,
         baseline: float | None = None,
         patience: int = 3,
@@ -91,6 +92,7 @@ class Run:
         self.curvature_on = bool(curvature and model is not None and held_batch is not None and loss_of)
         self.curvature_every, self.budget = curvature_every, budget
         self.max_hvp, self.end_max_hvp, self.mode = max_hvp, end_max_hvp, mode
+        self._threshold_of = threshold  # for optimizers that are not torch's (Keras)
         self.options = HistoryOptions(classes=classes, baseline=baseline, patience=patience)
         self.live = LiveHistory(f"watch:{self.name}", self.options, total_steps=total_steps)
         self.store, self.db_path = store, db_path
@@ -107,6 +109,12 @@ class Run:
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
+
+    def hold(self, batch: Any) -> None:
+        """Keep `batch` (the caller passes a copy) as the held batch, if none is held yet."""
+        if self.held_batch is None and batch is not None:
+            self.held_batch = batch
+            self.curvature_on = bool(self._curvature_wanted and self.model is not None and self.loss_of)
 
     def start(self) -> list[Alert]:
         """Measure at the initial weights (step 0), before the first update: a learning rate far above
@@ -211,6 +219,8 @@ class Run:
     def threshold(self) -> Threshold:
         """The optimizer's threshold at the learning rate in use; a schedule that has decayed to 0 at
         the end is read at the last positive learning rate logged."""
+        if self._threshold_of is not None:
+            return self._threshold_of()
         lr: float | None = None
         if self.optimizer is not None:
             lr = float(self.optimizer.param_groups[0]["lr"])

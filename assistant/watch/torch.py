@@ -29,17 +29,17 @@ from probes.live import Alert
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _copy(batch: Any) -> Any:
+def copy_batch(batch: Any) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.detach().clone()
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_copy(b) for b in batch)
+        return type(batch)(copy_batch(b) for b in batch)
     if isinstance(batch, dict):
-        return {k: _copy(v) for k, v in batch.items()}
+        return {k: copy_batch(v) for k, v in batch.items()}
     return batch
 
 
-def _grad_norm(model: nn.Module) -> float | None:
+def grad_norm_of(model: nn.Module) -> float | None:
     grads = [p.grad.detach() for p in model.parameters() if p.grad is not None]
     if not grads:
         return None
@@ -78,10 +78,9 @@ class TorchRun(Run):
         """One optimizer step done with this training loss."""
         self.steps += 1
         if self.held_batch is None and batch is not None:
-            self.held_batch = _copy(batch)
-            self.curvature_on = bool(self._curvature_wanted and self.loss_of)
+            self.hold(copy_batch(batch))
         if grad_norm is None and self.model is not None:
-            grad_norm = _grad_norm(self.model)
+            grad_norm = grad_norm_of(self.model)
         return self.train_step(self.steps, loss, grad_norm=grad_norm, epoch=epoch)
 
     def eval(self, loss: float | torch.Tensor, *, name: str = "val_loss", split: str = "val") -> list[Alert]:
@@ -115,7 +114,7 @@ def watch(
         model,
         optimizer,
         loss_fn,
-        held_batch=_copy(held_batch),
+        held_batch=copy_batch(held_batch),
         output_dir=output_dir,
         emit=emit,
         framework="torch",

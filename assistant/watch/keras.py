@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 import torch
-from keras.utils import io_utils
+from keras.src.utils import io_utils  # print_msg: what fit(verbose=1) prints with
 
 from assistant.watch._run import Run
 from probes.base import ProbeError
@@ -43,7 +43,10 @@ def keras_loss(model: keras.Model, batch: Any) -> torch.Tensor:
     loss_fn = keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
     if loss_fn is None:
         raise ProbeError("the model was compiled without a loss: pass loss= to compile()")
+    # not model.compute_loss: its CompileLoss updates the per-output loss metrics fit() reports
     loss = loss_fn(y, model(x, training=False))
+    if loss.dim() > 0:  # a function from keras.losses.get gives per-sample losses: Keras's default
+        loss = loss.mean()  # reduction, "sum_over_batch_size", is their mean
     for extra in model.losses:  # kernel regularizers and add_loss: part of what is minimized
         loss = loss + extra
     return loss

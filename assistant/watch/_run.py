@@ -65,8 +65,8 @@ class Run:
         curvature: bool = True,
         curvature_every: int | None = None,
         budget: float = 0.03,
-        max_hvp: int = 20,
-        end_max_hvp: int = 40,
+        max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-3 in about 10 products
+        end_max_hvp: int = 30,  # lambda_min too, once
         mode: str = "eval",
         threshold: Callable[[], Threshold] | None = None,
         classes: int | None = None,
@@ -328,7 +328,7 @@ class Run:
         result = judged(
             step=self.end.step,
             lambda_max=self.end.lambda_max,
-            converged=self.end.converged,
+            converged=self.end.lambda_max_converged,
             threshold=threshold,
             hvp=0,
             seconds=0.0,

@@ -26,6 +26,7 @@ from assistant.watch.torch import copy_batch, grad_norm_of
 from probes.base import ProbeError
 
 logger = logging.getLogger("lightning.pytorch.callbacks.traindoc")
+GRAD_NORM_EVERY = 10  # steps between gradient norms (each one syncs and reads every gradient)
 
 
 def _emit(level: str, message: str) -> None:
@@ -97,9 +98,9 @@ class TraindocCallback(Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, torch.Tensor):
             return
-        self.run.train_step(
-            trainer.global_step, loss, grad_norm=grad_norm_of(pl_module), epoch=trainer.current_epoch
-        )
+        step = trainer.global_step
+        grad_norm = grad_norm_of(pl_module) if step % GRAD_NORM_EVERY == 0 else None
+        self.run.train_step(step, loss, grad_norm=grad_norm, epoch=trainer.current_epoch)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # after the epoch-level metrics are reduced into callback_metrics

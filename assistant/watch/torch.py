@@ -43,16 +43,26 @@ def grad_norm_of(model: nn.Module) -> float | None:
     grads = [p.grad.detach() for p in model.parameters() if p.grad is not None]
     if not grads:
         return None
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+    # one fused kernel over all gradients (as clip_grad_norm_ does), not one norm per tensor
+    return float(torch.nn.utils.get_total_norm(grads))
 
 
 class TorchRun(Run):
     """A `Run` that counts steps itself and is a context manager (see the module docstring)."""
 
     def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer | None, loss_fn: LossFn | None, **kwargs: Any
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None,
+        loss_fn: LossFn | None,
+        *,
+        grad_norm_every: int = 10,
+        **kwargs: Any,
     ) -> None:
         self.loss_fn = loss_fn
+        # the norm syncs with the device and reads every gradient: every few steps is enough for the
+        # history (the overhead benchmark measured ~8% of a small MLP's step when taken at every step)
+        self.grad_norm_every = grad_norm_every
         super().__init__(
             model,
             optimizer,
@@ -79,7 +89,7 @@ class TorchRun(Run):
         self.steps += 1
         if self.held_batch is None and batch is not None:
             self.hold(copy_batch(batch))
-        if grad_norm is None and self.model is not None:
+        if grad_norm is None and self.model is not None and self.steps % self.grad_norm_every == 0:
             grad_norm = grad_norm_of(self.model)
         return self.train_step(self.steps, loss, grad_norm=grad_norm, epoch=epoch)
 

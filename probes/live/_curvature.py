@@ -32,7 +32,7 @@ from torch import nn
 
 from probes.base import ProbeError
 from probes.curvature_report import Classification, classify
-from probes.hessian import HessianOperator, lanczos
+from probes.hessian import HessianOperator, LanczosResult, lanczos
 from probes.stability import StepRule, stability_check
 
 LossClosure = Callable[[], torch.Tensor]
@@ -191,6 +191,12 @@ class Sharpness:
         return asdict(self)
 
 
+def top_converged(result: LanczosResult, tolerance: float) -> bool:
+    """lambda_max alone is settled (its error bound within tolerance of its size), whether or not
+    lambda_min is: the stability check needs only the top of the spectrum."""
+    return result.converged or result.error_bound_max <= tolerance * max(abs(result.lambda_max), 1e-12)
+
+
 def _operator(loss_fn: LossClosure, named: NamedParameters) -> HessianOperator:
     loss = loss_fn()
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
@@ -231,7 +237,7 @@ def sharpness(
         step=step,
         optimizer_steps=_optimizer_steps(optimizer),
         lambda_max=result.lambda_max,
-        converged=result.converged,
+        converged=top_converged(result, tolerance),
         threshold=threshold,
         hvp=operator.hvp_count,
         seconds=time.perf_counter() - started,
@@ -291,7 +297,8 @@ class EndPoint:
     gradient_norm: float
     lambda_max: float
     lambda_min: float
-    converged: bool
+    converged: bool  # both ends
+    lambda_max_converged: bool  # the top alone (what the stability check needs)
     hvp: int
     gradient_threshold: float
     negative_threshold: float
@@ -337,6 +344,7 @@ def end_point(
         lambda_max=result.lambda_max,
         lambda_min=result.lambda_min,
         converged=result.converged,
+        lambda_max_converged=top_converged(result, tolerance),
         hvp=operator.hvp_count,
         gradient_threshold=gradient_threshold,
         negative_threshold=negative_threshold,

@@ -2,8 +2,10 @@
 
 `probes.history.analyse` reads a whole History; running it at every step would cost O(n^2) over a
 run. It runs instead when the training curve has grown by a quarter since the last analysis (at least
-`min_gap` points) and at every held-out point, so its total cost stays within a small constant of
-one analysis of the finished run. A NaN or infinite training loss needs no analysis: it is caught on
+`min_gap` points) or the held-out curves by a quarter (at least one point), so the number of analyses
+grows with the logarithm of the run's length and their total cost stays within a small constant of one
+analysis of the finished run. The price: a rule about held-out curves (overfitting) can fire up to a
+quarter of the evaluations so far after its onset; the alert still names the onset's step. A NaN or infinite training loss needs no analysis: it is caught on
 arrival, in O(1), and reported with its step at once.
 
 Each rule fires once: an alert is keyed (divergence; a spike's step; the plateau; a held-out curve's
@@ -59,7 +61,8 @@ class LiveHistory:
         self._reported: set[str] = set()
         self._pending: list[Alert] = []
         self._analysed_at = 0  # training points at the last analysis
-        self._held_out_new = False
+        self._held_out_points = 0
+        self._held_out_at = 0  # held-out points at the last analysis
         self.analyses = 0  # how many times the full analysis ran (the cost the cadence bounds)
         self.spikes_seen = 0
         self.last_analysis: HistoryAnalysis | None = None
@@ -84,7 +87,7 @@ class LiveHistory:
         curve.values.append(value)
         curve.epochs.append(math.nan if epoch is None else float(epoch))
         if role == "loss" and split != "train":
-            self._held_out_new = True
+            self._held_out_points += 1
         if name == self.train_loss and not math.isfinite(value):
             kind = "nan" if math.isnan(value) else "inf"
             self._fire(
@@ -126,7 +129,8 @@ class LiveHistory:
     def due(self) -> bool:
         n = self.points(self.train_loss)
         grown = n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at)
-        return self._held_out_new or grown
+        held = self._held_out_points - self._held_out_at >= max(1, self.growth * self._held_out_at)
+        return grown or held
 
     def check(self, force: bool = False) -> list[Alert]:
         """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
@@ -158,7 +162,7 @@ class LiveHistory:
 
     def _analyse(self) -> None:
         self._analysed_at = self.points(self.train_loss)
-        self._held_out_new = False
+        self._held_out_at = self._held_out_points
         if self._analysed_at < 3 and not any(
             c.role == "loss" and c.split != "train" for c in self._curves.values()
         ):

@@ -276,7 +276,9 @@ class Run:
         return max(self._bands, default=0.0)
 
     def _lr(self, step: float) -> str:
-        lr = self.live.learning_rate_at(step)
+        lr = self.live.learning_rate_at(step) if self.live.points("learning_rate") else None
+        if lr is None:  # before the first logged step (the step-0 measurement): the optimizer's own
+            lr = self.threshold().learning_rate
         return "?" if lr is None else f"{lr:.3g}"
 
     # -- alerts -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import TypeAdapter
@@ -35,6 +35,9 @@ from assistant.service_models import (
     SessionSummary,
     SetupPublic,
 )
+
+if TYPE_CHECKING:
+    from probes.base import ProbeOutcome
 
 # a stream's read timeout is the longest gap between two chunks; the server sends a keep-alive every
 # 10 s, so 60 s of silence means the connection is dead
@@ -158,6 +161,13 @@ class TraindocClient:
         return self._session(
             "POST", f"/sessions/{_seg(session_id)}/history", json={"history": history}, timeout=None
         )
+
+    def apply_outcome(
+        self, session_id: str, outcome: ProbeOutcome, *, source: str = "probe", notes: list[str] | None = None
+    ) -> SessionPublic:
+        """Record an outcome measured here (a watched run) on the server's session."""
+        body = {"outcome": outcome.model_dump(mode="json"), "source": source, "notes": notes or []}
+        return self._session("POST", f"/sessions/{_seg(session_id)}/outcomes", json=body)
 
     # -- probe jobs ---------------------------------------------------------------------------------
 

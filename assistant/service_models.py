@@ -91,6 +91,14 @@ class HistoryApply(_Request):
     history: str = Field(max_length=64, description="a history NAME registered on the server")
 
 
+class OutcomeApply(_Request):
+    """A measurement made elsewhere (a watched training run) recorded as evidence; user answers win."""
+
+    outcome: ProbeOutcome
+    source: Literal["probe", "history"] = "probe"
+    notes: list[str] = Field(default_factory=list, max_length=50)
+
+
 # -- probe jobs ---------------------------------------------------------------------------------------
 
 

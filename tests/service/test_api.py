@@ -313,6 +313,7 @@ def test_openapi_describes_every_route_and_body(http: httpx.Client) -> None:
         ("DELETE", "/sessions/{session_id}/answers/{question}"),
         ("POST", "/sessions/{session_id}/undo"),
         ("POST", "/sessions/{session_id}/history"),
+        ("POST", "/sessions/{session_id}/outcomes"),
         ("POST", "/sessions/{session_id}/jobs"),
         ("GET", "/sessions/{session_id}/jobs"),
         ("GET", "/jobs/{job_id}"),

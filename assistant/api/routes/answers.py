@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from assistant.api.deps import ServiceSettings, Sessions, sessions_of
 from assistant.api.responses import ModelResponse, errors
-from assistant.service_models import AnswerChange, AnswerCreate, HistoryApply, SessionPublic
+from assistant.models import AnswerSource
+from assistant.service_models import AnswerChange, AnswerCreate, HistoryApply, OutcomeApply, SessionPublic
 
 router = APIRouter(prefix="/sessions/{session_id}", tags=["answers"])
 
@@ -40,3 +41,13 @@ async def apply_history(
 ) -> Response:
     """Read a server-registered training history and record what it answers (source: history)."""
     return ModelResponse(await sessions.apply_history(session_id, body.history, settings.job_timeout_s))
+
+
+@router.post("/outcomes", response_model=SessionPublic, responses=errors(404, 409, 422))
+async def apply_outcome(session_id: str, body: OutcomeApply, sessions: Sessions) -> Response:
+    """Record an outcome measured by the client (a watched run: `assistant.watch`) as evidence."""
+    return ModelResponse(
+        await sessions.apply_outcomes(
+            session_id, [body.outcome], AnswerSource(body.source), notes=[n[:2000] for n in body.notes]
+        )
+    )

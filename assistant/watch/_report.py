@@ -1,0 +1,367 @@
+"""The end of a watched run: the diagnosis (the same history analysis as `traindoc history`, plus the
+run's own curvature), the report files, the stored session and the optional upload to a service.
+
+Files in the run's output directory:
+  history.jsonl   every logged point (`traindoc history history.jsonl` reads it back)
+  report.json     WatchReport: alerts, sharpness series, end point, answers, findings, session id
+  report.md       the same for people
+  curves.svg      training and held-out losses; sharpness.svg lambda_max against its threshold
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from assistant.evidence import apply_outcome
+from assistant.models import AnswerSource, Report
+from assistant.session import Session
+from probes.base import AnswerValue, ProbeOutcome
+from probes.history import history_outcome
+from probes.live import Sharpness
+
+if TYPE_CHECKING:
+    from assistant.watch._run import Run
+
+
+class WatchReport(BaseModel):
+    """What `Run.finish()` returns and writes to report.json."""
+
+    run: str
+    framework: str
+    steps: float
+    seconds: float = Field(description="wall time from the start of watching to the end of the report")
+    training_seconds: float = Field(description="wall time not spent in traindoc")
+    traindoc_seconds: float
+    curvature_seconds: float
+    overhead: float = Field(description="traindoc_seconds / training_seconds")
+    alerts: list[dict[str, Any]]
+    sharpness: list[dict[str, Any]]
+    end_point: dict[str, Any] | None
+    answers: dict[str, AnswerValue] = Field(description="what the run measured, by question id")
+    summary: str
+    rules: list[str]
+    report: Report = Field(description="the session's report: findings and open questions")
+    session_id: str | None = Field(None, description="in the local store: `traindoc --resume` opens it")
+    server_session_id: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[str]:
+        return [f.id for f in self.report.findings]
+
+
+# -- the diagnosis ----------------------------------------------------------------------------------
+
+
+def write_history(run: Run, path: Path) -> None:
+    """One JSON record per step, all curves of that step together (NaN/inf written as null)."""
+    rows: dict[float, dict[str, Any]] = {}
+    for series in run.live.history().series:
+        for step, value in zip(series.steps, series.values, strict=True):
+            rows.setdefault(step, {"step": step})[series.name] = value if math.isfinite(value) else None
+    with path.open("w", encoding="utf-8") as f:
+        for step in sorted(rows):
+            f.write(json.dumps(rows[step]) + "\n")
+
+
+def _yes_no(value: bool | None) -> AnswerValue:
+    return "unsure" if value is None else ("yes" if value else "no")
+
+
+# Above the threshold by this factor at any measurement counts, even if the run later moved to a
+# flatter region (a catapult); at the edge of stability gradient descent hovers within a few percent
+# of the threshold while still training, which is not a learning rate "too large" by itself.
+CLEARLY_ABOVE = 1.2
+
+
+def stability_answer(series: list[Sharpness]) -> tuple[AnswerValue, str]:
+    """learning_rate_exceeds_stability over the run: yes when a measurement was clearly above the
+    threshold, or the last one was above; no when the last (converged) one was below; else unsure."""
+    judged = [s for s in series if s.threshold is not None]
+    last = judged[-1]
+    clear = [s for s in judged if s.exceeds and (s.ratio or 0) >= CLEARLY_ABOVE]
+    peak = max(judged, key=lambda s: s.ratio or 0)
+    what = "preconditioned lambda_max" if last.preconditioned else "lambda_max"
+    head = (
+        f"{what} on the held batch against the {last.kind.upper()} threshold, {len(judged)} measurements; "
+        f"highest {peak.lambda_max:.4g} = {peak.ratio or 0:.2f}x of {peak.threshold:.4g} at step {peak.step:g}, "
+        f"last {last.lambda_max:.4g} = {last.ratio or 0:.2f}x at step {last.step:g}"
+    )
+    if clear:
+        return (
+            "yes",
+            f"{head}: above it by {CLEARLY_ABOVE:g}x or more at step {clear[0].step:g}: learning_rate_exceeds_stability = yes",
+        )
+    if last.exceeds:
+        return "yes", f"{head}: above it at the end: learning_rate_exceeds_stability = yes"
+    if last.exceeds is False:
+        return (
+            "no",
+            f"{head}: below it (converged) and never clearly above: learning_rate_exceeds_stability = no",
+        )
+    return (
+        "unsure",
+        f"{head}: not decided (Lanczos lower bound below the threshold, or Adam before its preconditioner warmed up)",
+    )
+
+
+def curvature_outcome(run: Run) -> ProbeOutcome | None:
+    """The flowchart's curvature questions, answered about the run's own model at its end."""
+    last = run.sharpness[-1] if run.sharpness else None
+    end = run.end
+    if last is None and end is None:
+        return None
+    answers: dict[str, AnswerValue] = {}
+    rules: list[str] = []
+    if last is not None and last.threshold is not None:
+        value, rule = stability_answer(run.sharpness)
+        answers["learning_rate_exceeds_stability"] = value
+        rules.append(rule)
+    if end is not None:
+        answers["gradient_norm_small"] = _yes_no(end.gradient_norm < end.gradient_threshold)
+        answers["hessian_negative_eigenvalue"] = _yes_no(end.hessian_negative)
+        rules.append(
+            f"at the end (step {end.step:g}): gradient norm {end.gradient_norm:.3g} "
+            f"{'<' if end.gradient_norm < end.gradient_threshold else '>='} {end.gradient_threshold:g}, "
+            f"lambda_max {end.lambda_max:.4g}, lambda_min {end.lambda_min:.4g} "
+            f"({'converged' if end.converged else 'not converged'}, {end.hvp} products): {end.classification}"
+        )
+    summary = (
+        f"End point: {end.classification.replace('_', ' ')} (gradient norm {end.gradient_norm:.3g}, "
+        f"lambda_min {end.lambda_min:.3g})."
+        if end is not None
+        else ""
+    )
+    return ProbeOutcome(
+        probe="watch",
+        answers=answers,
+        summary=summary,
+        rules=rules,
+        data={
+            "sharpness": [s.to_dict() for s in run.sharpness],
+            "end_point": end.to_dict() if end else None,
+        },
+    )
+
+
+def diagnose(run: Run, history_file: Path) -> tuple[list[ProbeOutcome], Session]:
+    history = history_outcome(
+        str(history_file),
+        classes=run.options.classes,
+        baseline=run.options.baseline,
+        patience=run.options.patience,
+    )
+    outcomes = [history]
+    curvature = curvature_outcome(run)
+    if curvature is not None:
+        outcomes.append(curvature)
+    # a random id, like the service's: the engine must never see a user-chosen id (stack notes)
+    session = Session(secrets.token_urlsafe(18), [])
+    apply_outcome(session, history, AnswerSource.history)
+    if curvature is not None:
+        apply_outcome(session, curvature, AnswerSource.probe)
+    session.notes.append(f"watched run {run.name} ({run.framework}), report in {run.output_dir}")
+    session.notes.extend(n for n in run.notes if n not in session.notes)
+    return outcomes, session
+
+
+# -- where the diagnosis goes -----------------------------------------------------------------------
+
+
+def save_session(session: Session, db_path: str | Path | None, setup: str | None = None) -> str:
+    """Write the session to the local store (the one `traindoc --resume` reads)."""
+    from assistant import store as ops
+    from assistant.api.settings import default_db_path
+    from assistant.store import SessionRecord, Store
+
+    stamp = ops.now()
+    record = SessionRecord(session.id, stamp, stamp, setup, None)
+    report = session.report()
+    store = Store(db_path or default_db_path()).open()
+    try:
+        store.write(
+            [
+                ops.insert_session(record),
+                ops.append_inputs(session.id, 0, session.inputs),
+                ops.append_notes(session.id, 0, session.notes),
+                ops.touch_session(session.id, stamp, [f.id for f in report.findings], report.complete),
+            ]
+        )
+    finally:
+        store.close()
+    return session.id
+
+
+def upload(run: Run, outcomes: list[ProbeOutcome], notes: list[str]) -> str:
+    """A new session on a running service with the run's outcomes as evidence; returns its id."""
+    from assistant.client import TraindocClient, default_token
+
+    with TraindocClient(run.server or "", token=run.token or default_token()) as client:
+        session = client.create_session()
+        sources = ["history"] + ["probe"] * (len(outcomes) - 1)
+        for outcome, source in zip(outcomes, sources, strict=True):
+            session = client.apply_outcome(session.id, outcome, source=source, notes=notes)
+        return session.id
+
+
+def finish_run(run: Run) -> WatchReport:
+    import time
+
+    t0 = time.perf_counter()
+    out = run.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    history_file = out / "history.jsonl"
+    write_history(run, history_file)
+    outcomes, session = diagnose(run, history_file)
+    notes = list(session.notes)
+    session_id = None
+    if run.store:
+        session_id = save_session(session, run.db_path)
+    server_id = None
+    if run.server:
+        try:
+            server_id = upload(run, outcomes, notes)
+        except Exception as exc:  # the run is over and its report is on disk: say so, do not crash
+            message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+            notes.append(f"not sent to {run.server}: {message}")
+            run.emit("warning", f"traindoc: the report was not sent to {run.server}: {message}")
+    report = session.report()
+    answers: dict[str, AnswerValue] = {}
+    rules: list[str] = []
+    for outcome in outcomes:
+        answers.update(outcome.answers)
+        rules += outcome.rules
+    files = {"history": str(history_file)}
+    files.update(_plots(run, out))
+    files["json"], files["markdown"] = str(out / "report.json"), str(out / "report.md")
+    run.own_seconds += time.perf_counter() - t0
+    total = time.perf_counter() - run.started
+    training = max(total - run.own_seconds, 1e-9)
+    result = WatchReport(
+        run=run.name,
+        framework=run.framework,
+        steps=run.last_step,
+        seconds=total,
+        training_seconds=training,
+        traindoc_seconds=run.own_seconds,
+        curvature_seconds=run.measure_seconds,
+        overhead=run.own_seconds / training,
+        alerts=[a.model_dump(mode="json") for a in run.alerts],
+        sharpness=[_finite(s.to_dict()) for s in run.sharpness],
+        end_point=_finite(run.end.to_dict()) if run.end else None,
+        answers=answers,
+        summary=" ".join(o.summary for o in outcomes if o.summary),
+        rules=rules,
+        report=report,
+        session_id=session_id,
+        server_session_id=server_id,
+        notes=notes,
+        files=files,
+    )
+    (out / "report.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    (out / "report.md").write_text(markdown(result), encoding="utf-8")
+    _announce(run, result)
+    return result
+
+
+def _announce(run: Run, r: WatchReport) -> None:
+    found = ", ".join(f.title for f in r.report.findings) or "no finding yet (open questions remain)"
+    run.emit("info", f"traindoc: diagnosis: {found}")
+    if r.summary:
+        run.emit("info", f"traindoc: {r.summary}")
+    where = f"report in {r.files['markdown']}"
+    if r.session_id:
+        where += "; `traindoc --resume` opens the session"
+    run.emit("info", f"traindoc: {where}")
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def _plots(run: Run, out: Path) -> dict[str, str]:
+    from assistant.plots import Curve, svg_plot
+    from probes.history import plotted_series
+
+    files: dict[str, str] = {}
+    series = plotted_series(run.live.history())
+    if series:
+        curves = [Curve(s.name, s.steps, s.values) for s in series]
+        (out / "curves.svg").write_text(svg_plot(curves, title=f"{run.name}: losses"), encoding="utf-8")
+        files["curves"] = str(out / "curves.svg")
+    if run.sharpness:
+        steps = [s.step for s in run.sharpness]
+        curves = [Curve("lambda_max", steps, [s.lambda_max for s in run.sharpness])]
+        if any(s.threshold is not None for s in run.sharpness):
+            curves.append(
+                Curve(
+                    "threshold",
+                    steps,
+                    [math.nan if s.threshold is None else s.threshold for s in run.sharpness],
+                )
+            )
+        svg = svg_plot(curves, title=f"{run.name}: sharpness", y_label="lambda_max")
+        (out / "sharpness.svg").write_text(svg, encoding="utf-8")
+        files["sharpness"] = str(out / "sharpness.svg")
+    return files
+
+
+def markdown(r: WatchReport) -> str:
+    lines = [
+        f"# traindoc watch: {r.run}",
+        "",
+        f"{r.framework}, {r.steps:g} steps, {r.seconds:.1f} s "
+        f"(traindoc {r.traindoc_seconds:.2f} s, {r.overhead:.1%} of the training time)",
+        "",
+    ]
+    lines += ["## Diagnosis", ""]
+    lines += [
+        f"- **{f.title}**: {f.explanation}" if getattr(f, "explanation", "") else f"- **{f.title}**"
+        for f in r.report.findings
+    ] or ["- no finding yet: open questions remain"]
+    if r.summary:
+        lines += ["", r.summary]
+    lines += ["", "## Answers measured", ""] + [f"- `{q}`: {v}" for q, v in r.answers.items()]
+    lines += ["", "## Alerts during the run", ""]
+    lines += [f"- step {a['step']}: {a['message']}" for a in r.alerts] or ["- none"]
+    if r.sharpness:
+        lines += [
+            "",
+            "## Sharpness",
+            "",
+            "| step | lambda_max | threshold | ratio | converged |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s['step']:g} | {s['lambda_max']:.4g} | {_num(s['threshold'])} | {_num(s['ratio'])} | {s['converged']} |"
+            for s in r.sharpness
+        ]
+    if r.end_point:
+        e = r.end_point
+        lines += [
+            "",
+            "## Where the run ended",
+            "",
+            f"{e['classification']}: gradient norm {e['gradient_norm']:.3g}, lambda_max {e['lambda_max']:.4g}, "
+            f"lambda_min {e['lambda_min']:.4g} on the held batch ({e['parameters']} parameters)",
+        ]
+    lines += ["", "## Rules", ""] + [f"- {rule}" for rule in r.rules]
+    if r.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in r.notes]
+    if r.session_id:
+        lines += ["", f"Session `{r.session_id}` is in the local store: `traindoc --resume` opens it."]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"

@@ -1,0 +1,363 @@
+"""A watched training run: points in, alerts out as their rule fires, a diagnosis at the end.
+
+The integrations (hf, lightning, keras, torch) translate their framework's events into `Run` calls
+and give it a way to print (`emit`); everything they share lives here. Computation is in
+`probes.live`; the report, the stored session and the service upload are in `_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from probes.base import ProbeError
+from probes.history import HistoryOptions
+from probes.live import (
+    Alert,
+    EndPoint,
+    LiveHistory,
+    Sharpness,
+    Threshold,
+    end_point,
+    judged,
+    sharpness,
+    threshold_of,
+)
+
+Emit = Callable[[str, str], None]  # (level "info" | "warning", one line)
+LossOf = Callable[[nn.Module, Any], torch.Tensor]  # (model, held batch) -> scalar loss
+
+_log = logging.getLogger("traindoc.watch")
+
+
+def log_emit(level: str, message: str) -> None:
+    """The default printer: Python logging under "traindoc.watch" (warnings reach stderr unconfigured)."""
+    _log.log(logging.WARNING if level == "warning" else logging.INFO, message)
+
+
+class Run:
+    """One watched run. Feed it with `train_step` / `evaluation` / `metric`, close it with `finish`.
+
+    Curvature (lambda_max on `held_batch` through `loss_of`) is measured every `curvature_every`
+    steps, or by default whenever the training time since the last measurement is at least the
+    measurement's own cost divided by `budget` (so the overhead stays near `budget` whatever the
+    model's size). `curvature=False`, or no held batch, turns it off.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        held_batch: Any = None,
+        loss_of: LossOf | None = None,
+        output_dir: str | Path = "traindoc-watch",
+        name: str | None = None,
+        framework: str = "torch",
+        emit: Emit = log_emit,
+        curvature: bool = True,
+        curvature_every: int | None = None,
+        budget: float = 0.03,
+        max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-3 in about 10 products
+        end_max_hvp: int = 30,  # lambda_min too, once
+        mode: str = "eval",
+        threshold: Callable[[], Threshold] | None = None,
+        classes: int | None = None,
+        baseline: float | None = None,
+        patience: int = 3,
+        total_steps: float | None = None,
+        store: bool = True,
+        db_path: str | Path | None = None,
+        server: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        if curvature_every is not None and curvature_every < 1:
+            raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
+        if not 0 < budget < 1:
+            raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.03")
+        if mode not in ("eval", "train"):
+            raise ValueError('mode must be "eval" or "train"')
+        self.model, self.optimizer = model, optimizer
+        self.held_batch, self.loss_of = held_batch, loss_of
+        self.output_dir = Path(output_dir)
+        self.name = name or self.output_dir.resolve().name
+        self.framework, self.emit = framework, emit
+        self.curvature_on = bool(curvature and model is not None and held_batch is not None and loss_of)
+        self.curvature_every, self.budget = curvature_every, budget
+        self.max_hvp, self.end_max_hvp, self.mode = max_hvp, end_max_hvp, mode
+        self._threshold_of = threshold  # for optimizers that are not torch's (Keras)
+        self.options = HistoryOptions(classes=classes, baseline=baseline, patience=patience)
+        self.live = LiveHistory(f"watch:{self.name}", self.options, total_steps=total_steps)
+        self.store, self.db_path = store, db_path
+        self.server, self.token = server, token
+        self.alerts: list[Alert] = []
+        self.sharpness: list[Sharpness] = []
+        self.end: EndPoint | None = None
+        self.notes: list[str] = []
+        self._curvature_wanted = curvature
+        self.started = time.perf_counter()
+        self.own_seconds = 0.0  # time spent in traindoc (analysis, curvature, reporting)
+        self.measure_seconds = 0.0
+        self._next_measure_at = 0.0  # training seconds (excluding our own) before the next measurement
+        self.last_step: float = 0
+        self.finished = False
+        self._bands: list[float] = []  # sharpening bands already reported
+
+    def hold(self, batch: Any) -> None:
+        """Keep `batch` (the caller passes a copy) as the held batch, if none is held yet."""
+        if self.held_batch is None and batch is not None:
+            self.held_batch = batch
+            self.curvature_on = bool(self._curvature_wanted and self.model is not None and self.loss_of)
+
+    def start(self) -> list[Alert]:
+        """Measure at the initial weights (step 0), before the first update: a learning rate far above
+        the limit can throw the run into a flatter region at its very first step (a catapult), after
+        which no later measurement would show it. Adam has no statistics yet and is skipped."""
+        t0 = time.perf_counter()
+        try:
+            return self.measure(0) if self.curvature_on and not self.sharpness else []
+        finally:
+            self.own_seconds += time.perf_counter() - t0
+
+    # -- feeding ------------------------------------------------------------------------------------
+
+    def train_step(
+        self,
+        step: float,
+        loss: float | torch.Tensor,
+        *,
+        learning_rate: float | None = None,
+        grad_norm: float | torch.Tensor | None = None,
+        epoch: float | None = None,
+        measure: bool = True,
+    ) -> list[Alert]:
+        """Record a training loss (and the LR / gradient norm at that step); returns new alerts."""
+        t0 = time.perf_counter()
+        self.last_step = step
+        if learning_rate is None and self.optimizer is not None:
+            learning_rate = float(self.optimizer.param_groups[0]["lr"])
+        if learning_rate is not None:
+            self.live.add("learning_rate", learning_rate, step, role="learning_rate", epoch=epoch)
+        if grad_norm is not None:
+            self.live.add("grad_norm", _number(grad_norm), step, role="grad_norm", epoch=epoch)
+        value = _number(loss)
+        self.live.add("loss", value, step, epoch=epoch)
+        new = self._publish()
+        if measure and math.isfinite(value):
+            new += self._maybe_measure(step)
+        self.own_seconds += time.perf_counter() - t0
+        return new
+
+    def evaluation(
+        self,
+        step: float,
+        loss: float | torch.Tensor,
+        *,
+        name: str = "val_loss",
+        split: str = "val",
+        epoch: float | None = None,
+    ) -> list[Alert]:
+        """Record a held-out loss (validation by default); returns new alerts."""
+        t0 = time.perf_counter()
+        self.live.add(name, _number(loss), step, split=split, epoch=epoch)
+        new = self._publish()
+        self.own_seconds += time.perf_counter() - t0
+        return new
+
+    def metric(self, step: float, name: str, value: float, *, split: str = "val") -> None:
+        self.live.add(name, _number(value), step, role="metric", split=split)
+
+    # -- curvature ----------------------------------------------------------------------------------
+
+    def training_seconds(self) -> float:
+        return time.perf_counter() - self.started - self.own_seconds
+
+    def _maybe_measure(self, step: float) -> list[Alert]:
+        if not self.curvature_on:
+            return []
+        if self.curvature_every is not None:
+            if step % self.curvature_every:
+                return []
+        elif self.training_seconds() < self._next_measure_at:
+            return []
+        return self.measure(step)
+
+    def measure(self, step: float | None = None) -> list[Alert]:
+        """lambda_max now, against the optimizer's threshold (also callable by hand)."""
+        if not self.curvature_on:
+            return []
+        step = self.last_step if step is None else step
+        t0 = time.perf_counter()
+        try:
+            result = sharpness(
+                self.model,  # type: ignore[arg-type]
+                self._held_loss,
+                self.optimizer,
+                step=step,
+                threshold=self.threshold(),
+                max_hvp=self.max_hvp,
+                mode=self.mode,
+            )
+        except ProbeError as exc:
+            return self._curvature_failed(step, exc)
+        finally:
+            spent = time.perf_counter() - t0
+            self.measure_seconds += spent
+            self._next_measure_at = self.training_seconds() + spent / self.budget
+        if result is None:  # Adam before its first step: no statistics to precondition with yet
+            return []
+        self.sharpness.append(result)
+        return self._sharpness_alerts(result)
+
+    def threshold(self) -> Threshold:
+        """The optimizer's threshold at the learning rate in use; a schedule that has decayed to 0 at
+        the end is read at the last positive learning rate logged."""
+        if self._threshold_of is not None:
+            return self._threshold_of()
+        lr: float | None = None
+        if self.optimizer is not None:
+            lr = float(self.optimizer.param_groups[0]["lr"])
+        if not lr or lr <= 0:
+            lr = self.live.last_positive("learning_rate")
+        return threshold_of(self.optimizer, lr)
+
+    def _held_loss(self) -> torch.Tensor:
+        assert self.loss_of is not None
+        return self.loss_of(self.model, self.held_batch)  # type: ignore[arg-type]
+
+    def _curvature_failed(self, step: float, exc: ProbeError) -> list[Alert]:
+        self.curvature_on = False
+        alert = Alert(
+            kind="curvature_unavailable",
+            step=step,
+            message=f"curvature not measured from step {step:g} on: {exc.message}",
+        )
+        self.notes.append(alert.message)
+        return self._emit([alert], "info")
+
+    def _sharpness_alerts(self, s: Sharpness) -> list[Alert]:
+        name = "preconditioned lambda_max" if s.preconditioned else "lambda_max"
+        if s.threshold is None:
+            if len(self.sharpness) == 1:
+                self.emit(
+                    "info", f"step {s.step:g}: {name} {s.lambda_max:.4g} (no stability threshold known)"
+                )
+            return []
+        fired = any(a.kind == "edge_of_stability" for a in self.alerts)
+        if s.exceeds and not fired:
+            alert = Alert(
+                kind="edge_of_stability",
+                step=s.step,
+                message=f"step {s.step:g}: {name} {s.lambda_max:.4g} is above the stability threshold "
+                f"{s.threshold:.4g} of {s.kind.upper()} at lr {self._lr(s.step)} ({s.ratio:.2f}x): the "
+                "learning rate is too large for the sharpest direction (edge of stability or divergence)",
+                data=s.to_dict(),
+            )
+            return self._record([alert])
+        # progressive sharpening as it happens: one line per band crossed (50%, 80% of the threshold)
+        band = max((b for b in (0.5, 0.8) if (s.ratio or 0) >= b), default=0.0)
+        if band > self._band():
+            self.emit(
+                "info",
+                f"step {s.step:g}: {name} {s.lambda_max:.4g} is {s.ratio:.0%} of the stability threshold "
+                f"{s.threshold:.4g} (sharpening)",
+            )
+            self._bands.append(band)
+        return []
+
+    def _band(self) -> float:
+        return max(self._bands, default=0.0)
+
+    def _lr(self, step: float) -> str:
+        lr = self.live.learning_rate_at(step) if self.live.points("learning_rate") else None
+        if lr is None:  # before the first logged step (the step-0 measurement): the optimizer's own
+            lr = self.threshold().learning_rate
+        return "?" if lr is None else f"{lr:.3g}"
+
+    # -- alerts -------------------------------------------------------------------------------------
+
+    def _publish(self) -> list[Alert]:
+        return self._record(self.live.check())
+
+    def _record(self, alerts: list[Alert]) -> list[Alert]:
+        return self._emit(alerts, "warning")
+
+    def _emit(self, alerts: list[Alert], level: str) -> list[Alert]:
+        for alert in alerts:
+            self.alerts.append(alert)
+            self.emit(level, f"traindoc: {alert.message}")
+        return alerts
+
+    # -- the end ------------------------------------------------------------------------------------
+
+    def finish(self) -> Any:
+        """Final analysis, end-point curvature, report files, stored session; returns the WatchReport."""
+        from assistant.watch._report import finish_run
+
+        if self.finished:
+            raise RuntimeError("this run has already finished")
+        self.finished = True
+        t0 = time.perf_counter()
+        if self._curvature_wanted and not self.sharpness and self.curvature_on is False and not self.notes:
+            self.notes.append("curvature not measured: no model, held batch or loss function was given")
+        self._record(self.live.check(force=True))
+        if (
+            self.curvature_on
+            and self.live.points("loss")
+            and math.isfinite(self.live.value_at("loss", self.last_step) or math.nan)
+        ):
+            self._end_point()
+            self._final_sharpness()
+        self.own_seconds += time.perf_counter() - t0
+        return finish_run(self)
+
+    def _final_sharpness(self) -> None:
+        """lambda_max at the end: the end point's own when the threshold is on the plain Hessian (no
+        second Lanczos run), a preconditioned measurement for Adam."""
+        if self.sharpness and self.sharpness[-1].step == self.last_step:
+            return
+        threshold = self.threshold()
+        if threshold.preconditioned or self.end is None:
+            self.measure(self.last_step)
+            return
+        result = judged(
+            step=self.end.step,
+            lambda_max=self.end.lambda_max,
+            converged=self.end.lambda_max_converged,
+            threshold=threshold,
+            hvp=0,
+            seconds=0.0,
+            loss=self.end.loss,
+        )
+        self.sharpness.append(result)
+        self._sharpness_alerts(result)
+
+    def _end_point(self) -> None:
+        if not self.curvature_on:
+            return
+        t0 = time.perf_counter()
+        try:
+            self.end = end_point(
+                self.model,  # type: ignore[arg-type]
+                self._held_loss,
+                step=self.last_step,
+                max_hvp=self.end_max_hvp,
+                mode=self.mode,
+            )
+        except ProbeError as exc:
+            self.notes.append(f"end-point curvature not measured: {exc.message}")
+        finally:
+            self.measure_seconds += time.perf_counter() - t0
+
+
+def _number(value: float | torch.Tensor) -> float:
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().float().mean()) if value.numel() != 1 else float(value.detach())
+    return float(value)

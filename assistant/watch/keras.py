@@ -1,0 +1,136 @@
+"""Keras 3 on the torch backend (KERAS_BACKEND=torch): `model.fit(..., callbacks=[TraindocCallback(...)])`.
+
+Keras reports, at each batch, the running mean of the loss over the epoch; the loss of batch k is
+recovered from two consecutive means, l_k = (k + 1) m_k - k m_(k-1): exact when the batches are of
+equal size, approximate for an epoch's last, smaller batch. Held-out losses come from the epoch
+logs (`val_loss`). Curvature needs `held_batch=(x, y)` (Keras does not hand the data to callbacks);
+its loss is the compiled loss plus the model's regularization losses, on `model(x, training=False)`.
+The stability threshold is the SGD one (learning rate, momentum, Nesterov) for `keras.optimizers.SGD`;
+for other Keras optimizers lambda_max is reported without a threshold. Messages are printed with
+Keras's own `print_msg` (silenced with `verbose=0`).
+
+Requires `keras` >= 3 with the torch backend (the `keras` extra); imported only when this module is.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import torch
+from keras.src.utils import io_utils  # print_msg: what fit(verbose=1) prints with
+
+from assistant.watch._run import Run
+from probes.base import ProbeError
+from probes.live import Threshold
+from probes.stability import StepRule
+
+if keras.backend.backend() != "torch":  # a TensorFlow / JAX model is not a torch module
+    raise ImportError(
+        f"assistant.watch.keras needs KERAS_BACKEND=torch (the backend is {keras.backend.backend()!r})"
+    )
+
+
+def _float(value: Any) -> float:
+    return float(np.asarray(keras.ops.convert_to_numpy(value)))
+
+
+def keras_loss(model: keras.Model, batch: Any) -> torch.Tensor:
+    x, y = batch
+    loss_fn = keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
+    if loss_fn is None:
+        raise ProbeError("the model was compiled without a loss: pass loss= to compile()")
+    # not model.compute_loss: its CompileLoss updates the per-output loss metrics fit() reports
+    loss = loss_fn(y, model(x, training=False))
+    if loss.dim() > 0:  # a function from keras.losses.get gives per-sample losses: Keras's default
+        loss = loss.mean()  # reduction, "sum_over_batch_size", is their mean
+    for extra in model.losses:  # kernel regularizers and add_loss: part of what is minimized
+        loss = loss + extra
+    return loss
+
+
+class TraindocCallback(keras.callbacks.Callback):
+    """Watch `model.fit`. Options are those of `assistant.watch.Run` (curvature_every, budget, classes,
+    baseline, store, server, ...)."""
+
+    def __init__(
+        self,
+        output_dir: str | Path = "traindoc-watch",
+        *,
+        held_batch: Any = None,
+        verbose: int = 1,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        self.output_dir, self.held_batch, self.verbose, self.options = (
+            output_dir,
+            held_batch,
+            verbose,
+            options,
+        )
+        self.run: Run | None = None
+        self.report: Any = None
+        self._step = 0
+        self._mean: float | None = None
+
+    def _emit(self, level: str, message: str) -> None:
+        if self.verbose:
+            io_utils.print_msg(message)
+
+    def _threshold(self) -> Threshold:
+        opt = self.model.optimizer
+        lr = _float(opt.learning_rate)
+        name = type(opt).__name__
+        if name == "SGD":
+            rule = StepRule("SGD", lr, momentum=float(opt.momentum), nesterov=bool(opt.nesterov))
+            return Threshold.sgd(rule, "keras.SGD")
+        return Threshold("none", f"keras.{name}", lr, None, f"no stability threshold for keras {name}", False)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        held = None
+        if self.held_batch is not None:
+            x, y = self.held_batch
+            held = (keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
+        self.run = Run(
+            self.model,
+            None,
+            held_batch=held,
+            loss_of=keras_loss,
+            output_dir=self.output_dir,
+            name=self.model.name,
+            framework="keras",
+            emit=self._emit,
+            threshold=self._threshold,
+            **self.options,
+        )
+        self.run.start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._mean = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.run is None or not logs or "loss" not in logs:
+            return
+        self._step += 1
+        mean = float(logs["loss"])
+        # the running mean over the epoch's batches back to this batch's own loss
+        loss = mean if self._mean is None or batch == 0 else (batch + 1) * mean - batch * self._mean
+        if not math.isfinite(mean):
+            loss = mean
+        self._mean = mean
+        lr = _float(self.model.optimizer.learning_rate)
+        self.run.train_step(self._step, loss, learning_rate=lr)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.run is None or not logs:
+            return
+        for key, value in logs.items():
+            if key.startswith("val_") and key.endswith("loss"):
+                self.run.evaluation(self._step, float(value), name=key, epoch=epoch + 1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.run is not None and not self.run.finished:
+            self.report = self.run.finish()

@@ -1,0 +1,153 @@
+"""Overhead of watching a run (assistant.watch): a typical small run timed with and without `watch`.
+
+The run: an MLP 64-128-128-10 (26k parameters) on scikit-learn's digits (1,797 images, bundled, no
+download; a synthetic stand-in of the same shape if scikit-learn is absent), SGD with momentum,
+batch 64, 1,400 steps, the validation loss every epoch. Timed:
+- plain: the loop alone;
+- default: `watch(...)` with the default cadence (curvature when the training time since the last
+  measurement is at least its cost / 0.03) and the end-point measurement, report, plots;
+- every-N: curvature every N steps (the fixed cadence a user can ask for).
+Overhead = (watched - plain) / plain, on the median of `--repeats` runs each (the machine is shared:
+medians, not means). The goal (issue 16): the default under 5%.
+
+Run:  python benchmarks/bench_watch.py [--threads 1] [--repeats 3] [--steps 1400] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from assistant.watch import watch
+
+
+def digits() -> tuple[torch.Tensor, torch.Tensor, str]:
+    try:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = torch.tensor(d.data, dtype=torch.float32) / 16.0
+        return x, torch.tensor(d.target), "sklearn digits"
+    except ImportError:
+        g = torch.Generator().manual_seed(0)
+        return (
+            torch.rand(1797, 64, generator=g),
+            torch.randint(0, 10, (1797,), generator=g),
+            "synthetic 1797x64",
+        )
+
+
+def run(steps: int, watched: dict[str, Any] | None, seed: int = 0) -> dict[str, Any]:
+    x, y, _ = digits()
+    xt, yt, xv, yv = x[:1400], y[:1400], x[1400:], y[1400:]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    per_epoch = len(xt) // 64
+
+    def loop(handle: Any = None) -> None:
+        for step in range(1, steps + 1):
+            idx = torch.randint(0, len(xt), (64,))
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if handle is not None:
+                handle.step(loss)
+            if step % per_epoch == 0:
+                with torch.no_grad():
+                    val = loss_fn(model(xv), yv)
+                if handle is not None:
+                    handle.eval(val)
+
+    started = time.perf_counter()
+    report = None
+    if watched is None:
+        loop()
+    else:
+        with tempfile.TemporaryDirectory() as out:
+            options = {"classes": 10, "store": False, **watched}
+            with watch(
+                model, opt, loss_fn, held_batch=(xt[:64], yt[:64]), output_dir=out, **options
+            ) as handle:
+                loop(handle)
+            report = handle.report
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {"seconds": seconds}
+    if report is not None:
+        result.update(
+            measurements=len(report.sharpness),
+            own_seconds=report.traindoc_seconds,
+            curvature_seconds=report.curvature_seconds,
+            findings=report.findings,
+            alerts=len(report.alerts),
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1400)
+    parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    configs: dict[str, dict[str, Any] | None] = {
+        "plain": None,
+        "default": {},
+        f"every-{args.every}": {"curvature_every": args.every},
+        "no-curvature": {"curvature": False},
+    }
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    for _ in range(args.repeats):  # interleaved, so a busy spell on the machine hits every config
+        for name, cfg in configs.items():
+            results[name].append(run(args.steps, cfg))
+    plain = statistics.median(r["seconds"] for r in results["plain"])
+    summary: dict[str, Any] = {
+        "data": digits()[2],
+        "steps": args.steps,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "plain_seconds": plain,
+    }
+    print(
+        f"{summary['data']}, {args.steps} steps, {args.threads} thread(s); plain loop {plain:.2f} s (median)"
+    )
+    for name, rows in results.items():
+        if name == "plain":
+            continue
+        med = statistics.median(r["seconds"] for r in rows)
+        own = statistics.median(r["own_seconds"] for r in rows)
+        meas = statistics.median(r["measurements"] for r in rows)
+        summary[name] = {
+            "seconds": med,
+            "overhead_wall": (med - plain) / plain,
+            "overhead_accounted": own / plain,
+            "curvature_measurements": meas,
+            "findings": rows[-1]["findings"],
+        }
+        print(
+            f"{name:>14}: {med:.2f} s, overhead {(med - plain) / plain:+.1%} wall-clock, "
+            f"{own / plain:.1%} accounted by traindoc; {meas:g} lambda_max measurements; "
+            f"findings {rows[-1]['findings']}"
+        )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""Curvature of the real model during a run: lambda_max against the optimizer's stability threshold,
+and at the end the gradient norm with both extreme eigenvalues.
+
+Thresholds (a quadratic with curvature lambda along the sharpest direction):
+- SGD (momentum, Nesterov, dampening, weight decay): the step is stable while lr < limit(lambda), with
+  `probes.stability.StepRule` the one home of that formula; as a sharpness threshold,
+  lambda* = limit(1) (1 + wd) / lr - wd (2 / lr for plain SGD).
+- Adam / AdamW: the preconditioned sharpness lambda_max(P^-1 H), P = (1 - beta1^t) diag(sqrt(v_hat) + eps)
+  from the optimizer's own state, against (2 + 2 beta1) / ((1 - beta1) lr) (38 / lr for beta1 = 0.9):
+  Cohen et al., "Adaptive Gradient Methods at the Edge of Stability" (2022). The symmetric form
+  D H D with D = P^-1/2 has the same eigenvalues, so Lanczos applies unchanged.
+Other optimizers get lambda_max without a threshold.
+
+Every measurement runs inside `isolated`, which gives back what a measurement could change: the
+python, numpy, torch and CUDA random states (dropout masks and data order stay the run's own), the
+modules' train/eval flags and their buffers. Gradients come from `torch.autograd.grad`, so `.grad` of
+the parameters is never touched, and the double-backward graph is released before returning.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from probes.base import ProbeError
+from probes.curvature_report import Classification, classify
+from probes.hessian import HessianOperator, LanczosResult, lanczos
+from probes.stability import StepRule, stability_check
+
+LossClosure = Callable[[], torch.Tensor]
+NamedParameters = Sequence[tuple[str, torch.Tensor]]
+
+
+@contextmanager
+def isolated(model: nn.Module | None, mode: str = "eval") -> Iterator[None]:
+    """Run a measurement without leaving a trace on the run (see the module docstring)."""
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    cpu_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    flags = [(m, m.training) for m in model.modules()] if model is not None else []
+    buffers = [(b, b.detach().clone()) for b in model.buffers()] if model is not None else []
+    try:
+        if model is not None:
+            model.train(mode == "train")
+        with torch.enable_grad():
+            yield
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        for module, flag in flags:
+            module.training = flag
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.set_rng_state(cpu_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+# -- thresholds -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Threshold:
+    """Where the optimizer's step stops being stable, in units of (preconditioned) sharpness."""
+
+    kind: str  # "sgd" | "adam" | "none"
+    optimizer: str | None
+    learning_rate: float | None
+    value: float | None  # the sharpness threshold; None when unknown
+    formula: str
+    preconditioned: bool
+    note: str = ""
+    rule: StepRule | None = None  # SGD: decides "exceeds" through probes.stability
+    # Adam: the threshold assumes a preconditioner that changes slowly, which holds once the second-
+    # moment average spans its window, t >= 1 / (1 - beta2); before that (at t = 1 Adam is sign
+    # descent) lambda_max is reported but not judged
+    judged_from_step: float = 0.0
+
+    @classmethod
+    def sgd(cls, rule: StepRule, optimizer: str = "SGD", note: str = "") -> Threshold:
+        """From a StepRule (any framework's SGD: lr, momentum, Nesterov, dampening, weight decay)."""
+        lr = rule.learning_rate
+        if not lr or lr <= 0:
+            return cls("none", optimizer, lr, None, "learning rate 0 or unknown", False, note)
+        one = rule.limit(1.0)
+        assert one is not None
+        value = one * (1 + rule.weight_decay) / lr - rule.weight_decay
+        return cls("sgd", optimizer, lr, value, f"lr < {rule.formula()}", False, note, rule)
+
+
+def _adam_like(optimizer: torch.optim.Optimizer) -> bool:
+    return type(optimizer).__name__ in {"Adam", "AdamW", "NAdam", "RAdam"} or (
+        "betas" in optimizer.defaults and "eps" in optimizer.defaults
+    )
+
+
+def threshold_of(optimizer: torch.optim.Optimizer | None, learning_rate: float | None = None) -> Threshold:
+    """The stability threshold of a torch optimizer now (its current learning rate)."""
+    if optimizer is None:
+        if learning_rate is None:
+            return Threshold("none", None, None, None, "unknown optimizer", False)
+        return Threshold.sgd(StepRule("SGD", learning_rate))
+    group = optimizer.param_groups[0]
+    lr = float(learning_rate if learning_rate is not None else group["lr"])
+    name = type(optimizer).__name__
+    note = "" if len(optimizer.param_groups) == 1 else "several parameter groups: the first one's lr is used"
+    if lr <= 0:
+        return Threshold("none", name, lr, None, "learning rate 0", False, note)
+    if name == "SGD":
+        return Threshold.sgd(StepRule.of(optimizer, lr), name, note)
+    if _adam_like(optimizer):
+        beta1 = float(group["betas"][0])
+        value = (2 + 2 * beta1) / ((1 - beta1) * lr)
+        formula = f"(2 + 2 beta1) / ((1 - beta1) lr) with beta1 = {beta1:g}"
+        warm = 1.0 / (1.0 - float(group["betas"][1]))
+        return Threshold("adam", name, lr, value, formula, True, note, judged_from_step=warm)
+    return Threshold("none", name, lr, None, f"no stability threshold known for {name}", False, note)
+
+
+def _scaling(
+    optimizer: torch.optim.Optimizer | None, params: Sequence[torch.Tensor], threshold: Threshold
+) -> list[torch.Tensor] | None:
+    """D per parameter (D H D is measured): P^-1/2 for Adam, 1 for SGD; 0 where the optimizer does not
+    move the parameter. None when Adam has no statistics yet (before its first step)."""
+    if optimizer is None:
+        return None
+    owned = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    if threshold.kind != "adam":
+        return [torch.ones_like(p) if id(p) in owned else torch.zeros_like(p) for p in params]
+    scales = []
+    for p in params:
+        group = owned.get(id(p))
+        state = optimizer.state.get(p, {}) if group is not None else {}
+        if group is None:
+            scales.append(torch.zeros_like(p))
+            continue
+        if "exp_avg_sq" not in state:
+            return None
+        beta1, beta2 = group["betas"]
+        t = float(state["step"])
+        v_hat = state["exp_avg_sq"].detach() / (1 - beta2**t)
+        p_diag = (1 - beta1**t) * (v_hat.sqrt() + group["eps"])
+        scales.append(p_diag.rsqrt().to(p.dtype))
+    return scales
+
+
+class _Scaled:
+    """v -> D H D v: the preconditioned Hessian in a symmetric form Lanczos can use."""
+
+    def __init__(self, operator: HessianOperator, scale: torch.Tensor) -> None:
+        self.operator, self.scale = operator, scale
+        self.dim, self.dtype, self.device = operator.dim, operator.dtype, operator.device
+
+    @property
+    def hvp_count(self) -> int:
+        return self.operator.hvp_count
+
+    def __call__(self, vector: torch.Tensor) -> torch.Tensor:
+        d = self.scale.to(vector.dtype)
+        return self.operator(d * vector).to(vector.dtype) * d
+
+
+# -- measurements -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sharpness:
+    step: float
+    lambda_max: float  # of D H D (preconditioned for Adam)
+    converged: bool
+    hvp: int
+    seconds: float
+    threshold: float | None
+    ratio: float | None  # lambda_max / threshold: 1 is the edge of stability
+    kind: str
+    preconditioned: bool
+    loss: float
+    exceeds: bool | None  # above the threshold (a Ritz value is a lower bound: only "yes" is proof)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def top_converged(result: LanczosResult, tolerance: float) -> bool:
+    """lambda_max alone is settled (its error bound within tolerance of its size), whether or not
+    lambda_min is: the stability check needs only the top of the spectrum."""
+    return result.converged or result.error_bound_max <= tolerance * max(abs(result.lambda_max), 1e-12)
+
+
+def _operator(loss_fn: LossClosure, named: NamedParameters) -> HessianOperator:
+    loss = loss_fn()
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise ProbeError("the held batch's loss must be a scalar tensor")
+    if not math.isfinite(float(loss.detach())):
+        raise ProbeError(f"the loss on the held batch is {float(loss.detach())}")
+    return HessianOperator(loss, named)
+
+
+def sharpness(
+    model: nn.Module,
+    loss_fn: LossClosure,
+    optimizer: torch.optim.Optimizer | None,
+    *,
+    step: float,
+    threshold: Threshold | None = None,
+    max_hvp: int = 20,
+    tolerance: float = 1e-2,
+    mode: str = "eval",
+    seed: int = 0,
+) -> Sharpness | None:
+    """lambda_max on the held batch against the threshold; None when Adam has no statistics yet."""
+    started = time.perf_counter()
+    threshold = threshold or threshold_of(optimizer)
+    with isolated(model, mode):
+        operator = _operator(loss_fn, list(model.named_parameters()))
+        try:
+            scales = _scaling(optimizer, operator.params, threshold)
+            if threshold.kind == "adam" and scales is None:
+                return None
+            target = (
+                operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
+            )
+            result = lanczos(target, max_iter=max_hvp, tol=tolerance, seed=seed, min_iter=3)  # type: ignore[arg-type]
+        finally:
+            operator.release()
+    return judged(
+        step=step,
+        optimizer_steps=_optimizer_steps(optimizer),
+        lambda_max=result.lambda_max,
+        converged=top_converged(result, tolerance),
+        threshold=threshold,
+        hvp=operator.hvp_count,
+        seconds=time.perf_counter() - started,
+        loss=operator.loss,
+        preconditioned=threshold.preconditioned and scales is not None,
+    )
+
+
+def _optimizer_steps(optimizer: torch.optim.Optimizer | None) -> float | None:
+    for state in optimizer.state.values() if optimizer is not None else ():
+        if "step" in state:
+            return float(state["step"])
+    return None
+
+
+def judged(
+    *,
+    step: float,
+    optimizer_steps: float | None = None,
+    lambda_max: float,
+    converged: bool,
+    threshold: Threshold,
+    hvp: int,
+    seconds: float,
+    loss: float,
+    preconditioned: bool = False,
+) -> Sharpness:
+    """A lambda_max read against the threshold (also for one measured elsewhere, e.g. the end point's)."""
+    exceeds: bool | None = None
+    warm = (optimizer_steps if optimizer_steps is not None else step) >= threshold.judged_from_step
+    if threshold.rule is not None:
+        exceeds = stability_check(threshold.rule, lambda_max, converged)["exceeds"]
+    elif threshold.value is not None and warm:
+        # a Ritz value is a lower bound on lambda_max: above the threshold is proof, below is not
+        exceeds = True if lambda_max > threshold.value else (False if converged else None)
+    return Sharpness(
+        step=step,
+        lambda_max=lambda_max,
+        converged=converged,
+        hvp=hvp,
+        seconds=seconds,
+        threshold=threshold.value,
+        ratio=lambda_max / threshold.value if threshold.value else None,
+        kind=threshold.kind,
+        preconditioned=preconditioned,
+        loss=loss,
+        exceeds=exceeds,
+    )
+
+
+@dataclass
+class EndPoint:
+    """Where the run ended: the flowchart's saddle / local minimum / not at a critical point."""
+
+    step: float
+    loss: float
+    gradient_norm: float
+    lambda_max: float
+    lambda_min: float
+    converged: bool  # both ends
+    lambda_max_converged: bool  # the top alone (what the stability check needs)
+    hvp: int
+    gradient_threshold: float
+    negative_threshold: float
+    hessian_negative: bool | None
+    classification: Classification
+    seconds: float
+    parameters: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def end_point(
+    model: nn.Module,
+    loss_fn: LossClosure,
+    *,
+    step: float,
+    gradient_threshold: float = 1e-3,
+    negative_threshold: float = 1e-3,
+    max_hvp: int = 40,
+    tolerance: float = 1e-3,
+    mode: str = "eval",
+    seed: int = 0,
+) -> EndPoint:
+    """Gradient norm and both extreme eigenvalues of the plain Hessian on the held batch, read the
+    way `probes.measure` reads them (same thresholds, same `classify`)."""
+    started = time.perf_counter()
+    with isolated(model, mode):
+        operator = _operator(loss_fn, list(model.named_parameters()))
+        try:
+            gradient_norm = float(operator.gradient.double().norm())
+            result = lanczos(operator, max_iter=max_hvp, tol=tolerance, seed=seed)
+        finally:
+            operator.release()
+    radius = max(abs(result.lambda_max), abs(result.lambda_min))
+    # Ritz values interlace the spectrum: a clearly negative one is proof, even unconverged
+    clearly_negative = result.lambda_min < -negative_threshold * radius
+    negative = True if clearly_negative else (False if result.converged else None)
+    return EndPoint(
+        step=step,
+        loss=operator.loss,
+        gradient_norm=gradient_norm,
+        lambda_max=result.lambda_max,
+        lambda_min=result.lambda_min,
+        converged=result.converged,
+        lambda_max_converged=top_converged(result, tolerance),
+        hvp=operator.hvp_count,
+        gradient_threshold=gradient_threshold,
+        negative_threshold=negative_threshold,
+        hessian_negative=negative,
+        classification=classify(gradient_norm < gradient_threshold, negative),
+        seconds=time.perf_counter() - started,
+        parameters=operator.dim,
+    )

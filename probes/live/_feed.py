@@ -1,0 +1,299 @@
+"""A training history built point by point and judged by the same analysis as `traindoc history`.
+
+`probes.history.analyse` reads a whole History; running it at every step would cost O(n^2) over a
+run. It runs instead when the training curve has grown by a quarter since the last analysis (at least
+`min_gap` points) or the held-out curves by a quarter (at least one point), so the number of analyses
+grows with the logarithm of the run's length and their total cost stays within a small constant of one
+analysis of the finished run. The price: a rule about held-out curves (overfitting) can fire up to a
+quarter of the evaluations so far after its onset; the alert still names the onset's step. A NaN or infinite training loss needs no analysis: it is caught on
+arrival, in O(1), and reported with its step at once.
+
+Each rule fires once: an alert is keyed (divergence; a spike's step; the plateau; a held-out curve's
+overfitting onset), and a key already reported is never reported again. Spikes are capped at
+`max_spikes` alerts; the rest are counted in the final report, not printed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
+from probes.live._alerts import Alert
+from rules.thresholds import LOSS_LARGE_FRACTION
+
+Role = str  # "loss" | "metric" | "grad_norm" | "learning_rate" (probes.history.Role)
+Split = str  # "train" | "val" | "test"
+
+
+@dataclass
+class _Curve:
+    role: Role
+    split: Split
+    steps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    epochs: list[float] = field(default_factory=list)
+
+
+class LiveHistory:
+    """Append points with `add`, ask `check()` for new alerts; `history()` is the History so far."""
+
+    def __init__(
+        self,
+        source: str,
+        options: HistoryOptions | None = None,
+        *,
+        train_loss: str = "loss",
+        min_gap: int = 25,
+        growth: float = 0.25,
+        max_spikes: int = 3,
+        min_plateau: int = 50,
+        total_steps: float | None = None,
+    ) -> None:
+        self.source = source
+        self.options = options or HistoryOptions()
+        self.train_loss = train_loss
+        self.min_gap, self.growth, self.max_spikes = min_gap, growth, max_spikes
+        self.min_plateau = min_plateau  # training points before a plateau can be called
+        self.total_steps = total_steps
+        self._curves: dict[str, _Curve] = {}
+        self._reported: set[str] = set()
+        self._pending: list[Alert] = []
+        self._analysed_at = 0  # training points at the last analysis
+        self._held_out_points = 0
+        self._held_out_at = 0  # held-out points at the last analysis
+        self.analyses = 0  # how many times the full analysis ran (the cost the cadence bounds)
+        self.spikes_seen = 0
+        self.last_analysis: HistoryAnalysis | None = None
+
+    # -- feeding ------------------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        value: float,
+        step: float,
+        *,
+        role: Role = "loss",
+        split: Split = "train",
+        epoch: float | None = None,
+    ) -> None:
+        curve = self._curves.get(name)
+        if curve is None:
+            curve = self._curves[name] = _Curve(role, split)
+        value = float(value)
+        curve.steps.append(float(step))
+        curve.values.append(value)
+        curve.epochs.append(math.nan if epoch is None else float(epoch))
+        if role == "loss" and split != "train":
+            self._held_out_points += 1
+        if name == self.train_loss and not math.isfinite(value):
+            kind = "nan" if math.isnan(value) else "inf"
+            self._fire(
+                "diverged",
+                Alert(
+                    kind="diverged",
+                    step=step,
+                    message=f"training loss is {kind.upper() if kind == 'nan' else value} at step {step:g}: "
+                    f"the run diverged{self._lr_text(step)}",
+                    data={"kind": kind, "value": None},
+                ),
+            )
+
+    def value_at(self, name: str, step: float) -> float | None:
+        """The last value of curve `name` logged at or before `step` (e.g. the learning rate then)."""
+        curve = self._curves.get(name)
+        if curve is None or not curve.steps:
+            return None
+        i = bisect.bisect_right(curve.steps, step) - 1
+        return curve.values[max(i, 0)]
+
+    def last_positive(self, name: str) -> float | None:
+        curve = self._curves.get(name)
+        for v in reversed(curve.values if curve else []):
+            if v > 0 and math.isfinite(v):
+                return v
+        return None
+
+    def learning_rate_at(self, step: float) -> float | None:
+        names = [n for n, c in self._curves.items() if c.role == "learning_rate"]
+        return self.value_at(names[0], step) if names else None
+
+    def points(self, name: str) -> int:
+        curve = self._curves.get(name)
+        return len(curve.values) if curve else 0
+
+    # -- judging ------------------------------------------------------------------------------------
+
+    def due(self) -> bool:
+        n = self.points(self.train_loss)
+        grown = n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at)
+        held = self._held_out_points - self._held_out_at >= max(1, self.growth * self._held_out_at)
+        return grown or held
+
+    def check(self, force: bool = False) -> list[Alert]:
+        """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
+        if force or self.due():
+            self._analyse()
+        out, self._pending = self._pending, []
+        return out
+
+    def history(self) -> History:
+        series = [
+            Series(
+                name=name,
+                role=c.role,  # type: ignore[arg-type]
+                split=c.split,  # type: ignore[arg-type]
+                x="step",
+                steps=list(c.steps),
+                values=list(c.values),
+                epochs=None if all(math.isnan(e) for e in c.epochs) else list(c.epochs),
+            )
+            for name, c in self._curves.items()
+        ]
+        return History(
+            source=self.source,
+            format="watch",
+            series=series,
+            total_steps=self.total_steps,
+            notes=["recorded by traindoc watch while the run trained"],
+        )
+
+    def _analyse(self) -> None:
+        self._analysed_at = self.points(self.train_loss)
+        self._held_out_at = self._held_out_points
+        if self._analysed_at < 3 and not any(
+            c.role == "loss" and c.split != "train" for c in self._curves.values()
+        ):
+            return
+        analysis = analyse(self.history(), self.options)
+        self.analyses += 1
+        self.last_analysis = analysis
+        self._divergence(analysis)
+        self._spikes(analysis)
+        self._plateau(analysis)
+        self._overfitting(analysis)
+
+    def _divergence(self, a: HistoryAnalysis) -> None:
+        d = a.divergence
+        if d.status == "diverged":
+            self._fire(
+                "diverged",
+                Alert(
+                    kind="diverged",
+                    step=d.step,
+                    message=f"the run diverged ({d.kind}) at step {_g(d.step)}{self._lr_text(d.step)}: "
+                    f"{d.explanation}",
+                    data=d.model_dump(mode="json"),
+                ),
+            )
+
+    def _spikes(self, a: HistoryAnalysis) -> None:
+        train = next((n for n in a.noise if n.name == self.train_loss), None)
+        if train is None:
+            return
+        for spike in train.spikes:
+            key = f"spike:{spike.step:g}"
+            if key in self._reported:
+                continue
+            self.spikes_seen += 1
+            if self.spikes_seen > self.max_spikes:
+                self._reported.add(key)  # counted in the report, not printed
+                continue
+            lr = self.learning_rate_at(spike.step)
+            more = " (further spikes go to the report only)" if self.spikes_seen == self.max_spikes else ""
+            self._fire(
+                key,
+                Alert(
+                    kind="spike",
+                    step=spike.step,
+                    message=f"loss spike at step {spike.step:g}: {spike.value:.4g} against a local level of "
+                    f"{spike.local_level:.4g}{self._lr_text(spike.step)}{more}",
+                    data={**spike.model_dump(mode="json"), "learning_rate": lr},
+                ),
+            )
+
+    def _plateau(self, a: HistoryAnalysis) -> None:
+        t, trend = a.train, a.train_trend
+        if t is None or trend is None or t.final_level is None:
+            return
+        if trend.status not in ("plateau", "flat") or a.divergence.status == "diverged":
+            return
+        if t.final_level < LOSS_LARGE_FRACTION * a.scale:
+            return
+        # the history analysis judges a finished run by its last quarter; a run in progress has a short
+        # last quarter, so the plateau must also hold for the later half of the steps seen so far
+        first, last = t.first_step, t.last_step
+        since = trend.since_step if trend.since_step is not None else last
+        if t.points < self.min_plateau or first is None or last is None or since is None:
+            return
+        if since - first > 0.5 * (last - first):
+            return
+        yardstick = (
+            f"the trivial predictor's {a.baseline.value:.4g} ({a.baseline.kind})"
+            if a.baseline.value is not None
+            else f"the first logged loss {a.scale:.4g}"
+        )
+        self._fire(
+            "plateau",
+            Alert(
+                kind="plateau",
+                step=trend.since_step if trend.since_step is not None else t.last_step,
+                message=f"the training loss stopped falling at {t.final_level:.4g} (since step "
+                f"{_g(trend.since_step)}), at least {LOSS_LARGE_FRACTION:.0%} of {yardstick}: "
+                "model bias or an optimization issue",
+                data={
+                    "final_level": t.final_level,
+                    "since_step": trend.since_step,
+                    "scale": a.scale,
+                    "baseline": a.baseline.value,
+                },
+            ),
+        )
+
+    def _overfitting(self, a: HistoryAnalysis) -> None:
+        for check in a.held_out:
+            if check.overfitting_onset_step is None:
+                continue
+            es = check.early_stopping
+            keep = es.restore_step if es and es.restore_step is not None else check.best_step
+            self._fire(
+                f"overfitting:{check.name}",
+                Alert(
+                    kind="overfitting",
+                    step=check.overfitting_onset_step,
+                    message=f"{check.name} rose from its best {_f(check.best_value)} at step "
+                    f"{_g(check.best_step)} while the training loss kept falling (onset at step "
+                    f"{_g(check.overfitting_onset_step)}): overfitting; early stopping would keep "
+                    f"step {_g(keep)}",
+                    data={
+                        "series": check.name,
+                        "onset_step": check.overfitting_onset_step,
+                        "best_step": check.best_step,
+                        "best_value": check.best_value,
+                        "keep_step": keep,
+                        "stop_step": es.stop_step if es else None,
+                    },
+                ),
+            )
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _fire(self, key: str, alert: Alert) -> None:
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self._pending.append(alert)
+
+    def _lr_text(self, step: float | None) -> str:
+        lr = self.learning_rate_at(step) if step is not None else None
+        return f" (learning rate {lr:.3g})" if lr is not None else ""
+
+
+def _g(x: float | None) -> str:
+    return "?" if x is None else f"{x:g}"
+
+
+def _f(x: float | None) -> str:
+    return "?" if x is None else f"{x:.4g}"

@@ -1,0 +1,269 @@
+"""Plain PyTorch: the live curvature against brute-force Hessians, the run untouched by watching, and
+known diagnoses reached on real training (learning rate above a limit computed here; overfitting)."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from assistant.store import Store
+from assistant.watch import watch
+from probes.live import end_point, isolated, sharpness
+from tests.conftest import run_cli
+from tests.watch.conftest import exact_hessian_eigenvalues, mlp, regression_data
+
+MSE = nn.MSELoss()
+
+
+def _loss_on(x: torch.Tensor, y: torch.Tensor):
+    return lambda forward: MSE(forward(x), y)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sgd_sharpness_matches_the_exact_hessian(seed: int) -> None:
+    model = mlp(seed)
+    x, y = regression_data(seed=seed)
+    exact = exact_hessian_eigenvalues(model, _loss_on(x, y))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    s = sharpness(model, lambda: MSE(model(x), y), opt, step=0, max_hvp=60, tolerance=1e-6)
+    assert s is not None and s.converged
+    assert s.lambda_max == pytest.approx(float(exact[-1]), rel=1e-4)
+    # heavy-ball momentum 0.9: lr < 2 (1 + 0.9) / lambda, i.e. lambda* = 3.8 / lr (probes.stability)
+    assert s.threshold == pytest.approx(3.8 / 0.1)
+    assert s.exceeds is (float(exact[-1]) > 38.0)
+
+
+def test_adam_preconditioned_sharpness_matches_brute_force() -> None:
+    """lambda_max(P^-1 H) with P = (1 - b1^t) diag(sqrt(v_hat) + eps), written out here from Adam's state."""
+    model = mlp(3)
+    x, y = regression_data(seed=3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(5):
+        opt.zero_grad()
+        MSE(model(x), y).backward()
+        opt.step()
+    opt.zero_grad()
+    b1, b2 = opt.defaults["betas"]
+    p_diag = []
+    for p in model.parameters():
+        st = opt.state[p]
+        t = float(st["step"])
+        p_diag.append(
+            ((1 - b1**t) * ((st["exp_avg_sq"] / (1 - b2**t)).sqrt() + opt.defaults["eps"])).reshape(-1)
+        )
+    d = torch.cat(p_diag).double().rsqrt()
+    params = list(model.parameters())
+    h = torch.autograd.functional.hessian(
+        lambda flat: MSE(
+            torch.func.functional_call(
+                model,
+                {
+                    n: piece.view_as(p).float()
+                    for (n, p), piece in zip(
+                        model.named_parameters(), flat.split([q.numel() for q in params]), strict=True
+                    )
+                },
+                (x,),
+            ),
+            y,
+        ),
+        torch.cat([p.detach().reshape(-1) for p in params]).double(),
+    )
+    expected = float(torch.linalg.eigvalsh(d[:, None] * h * d[None, :]).max())
+    s = sharpness(model, lambda: MSE(model(x), y), opt, step=5, max_hvp=80, tolerance=1e-6)
+    assert s is not None and s.preconditioned and s.kind == "adam"
+    assert s.lambda_max == pytest.approx(expected, rel=1e-3)
+    assert s.threshold == pytest.approx((2 + 2 * 0.9) / (0.1 * 1e-2))  # 38 / lr (Cohen et al. 2022)
+
+
+def test_adam_before_its_first_step_is_not_measured() -> None:
+    model = mlp(0)
+    x, y = regression_data()
+    assert sharpness(model, lambda: MSE(model(x), y), torch.optim.Adam(model.parameters()), step=0) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_end_point_extremes_match_the_exact_hessian(seed: int) -> None:
+    model = mlp(seed, hidden=6)
+    x, y = regression_data(seed=seed)
+    exact = exact_hessian_eigenvalues(model, _loss_on(x, y))
+    e = end_point(model, lambda: MSE(model(x), y), step=0, max_hvp=80, tolerance=1e-8)
+    scale = float(exact.abs().max())
+    assert e.lambda_max == pytest.approx(float(exact[-1]), abs=1e-4 * scale)
+    assert e.lambda_min == pytest.approx(float(exact[0]), abs=1e-3 * scale)
+    grad = torch.autograd.grad(MSE(model(x), y), list(model.parameters()))
+    assert e.gradient_norm == pytest.approx(float(torch.cat([g.reshape(-1) for g in grad]).norm()), rel=1e-5)
+    assert e.classification == ("not_at_critical_point" if e.gradient_norm >= 1e-3 else e.classification)
+
+
+def test_a_measurement_leaves_no_trace() -> None:
+    model = mlp(0, dropout=0.5)
+    model.train()
+    x, y = regression_data()
+    MSE(model(x), y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sharpness(model, lambda: MSE(model(x), y), opt, step=0)
+    end_point(model, lambda: MSE(model(x), y), step=0)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
+    assert random.getstate() == states[0]
+    assert np.array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])
+    with isolated(model, "eval"):
+        assert not model.training
+    assert model.training
+
+
+def _train(
+    steps: int, lr: float, *, watched: dict | None, seed: int = 0, dropout: float = 0.2
+) -> list[float]:
+    """Minibatch SGD with dropout and random batches: every RNG stream the run has is in use."""
+    model = mlp(seed, dropout=dropout)
+    x, y = regression_data(n=128)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.5)
+    torch.manual_seed(seed + 100)
+    losses = []
+
+    def loop(run=None):
+        for _ in range(steps):
+            idx = torch.randint(0, 96, (16,))
+            loss = MSE(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if len(losses) % 10 == 0:  # evaluated in both runs: its dropout draws are the run's own
+                with torch.no_grad():
+                    val = MSE(model(x[96:]), y[96:])
+                losses.append(val.item())
+            if run is not None:
+                run.step(loss)
+                if len(losses) % 11 == 0:
+                    run.eval(val)
+
+    if watched is None:
+        loop()
+    else:
+        with watch(model, opt, MSE, held_batch=(x[:32], y[:32]), **watched) as run:
+            loop(run)
+    return losses
+
+
+def test_watching_does_not_change_the_run(tmp_path) -> None:
+    plain = _train(60, 0.05, watched=None)
+    watched = _train(
+        60, 0.05, watched={"output_dir": tmp_path / "w", "curvature_every": 7, "db_path": tmp_path / "s.db"}
+    )
+    assert watched == plain  # bit for bit: same RNG streams, no leftover gradients
+
+
+def _limit_run(tmp_path, factor: float, caplog) -> tuple:
+    """Full-batch gradient descent at `factor` x 2/lambda_max, lambda_max from the exact Hessian at init."""
+    model = mlp(5)
+    x, y = regression_data(n=64, seed=5)
+    lam = float(exact_hessian_eigenvalues(model, _loss_on(x, y))[-1])
+    lr = factor * 2 / lam
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    options = {"output_dir": tmp_path / f"x{factor}", "curvature_every": 5, "db_path": tmp_path / "s.db"}
+    with (
+        caplog.at_level(logging.INFO, logger="traindoc.watch"),
+        watch(model, opt, MSE, held_batch=(x, y), **options) as run,
+    ):
+        for _ in range(40):
+            loss = MSE(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.step(loss)
+    return run.report, caplog.text, lam
+
+
+def test_learning_rate_far_above_the_limit_is_caught(tmp_path, caplog) -> None:
+    report, log, lam = _limit_run(tmp_path, 4.0, caplog)
+    assert report.answers["learning_rate_exceeds_stability"] == "yes"
+    assert "learning_rate_too_high" in report.findings
+    eos = [a for a in report.alerts if a["kind"] == "edge_of_stability"]
+    assert eos and eos[0]["step"] == 0  # measured at the initial weights, before the first update
+    assert log.count("above the stability threshold") == 1  # said once, not at every measurement
+
+
+def test_learning_rate_below_the_limit_is_not_flagged(tmp_path, caplog) -> None:
+    report, log, lam = _limit_run(tmp_path, 0.2, caplog)
+    assert report.answers["learning_rate_exceeds_stability"] == "no"
+    assert "learning_rate_too_high" not in report.findings
+    assert not [a for a in report.alerts if a["kind"] in ("edge_of_stability", "diverged")]
+
+
+@pytest.mark.slow
+def test_overfitting_on_a_tiny_subset_is_caught_with_the_best_step(tmp_path) -> None:
+    """16 noisy training points, a wide MLP: the held-out loss bottoms out and rises. The step to keep
+    is the argmin of the held-out losses this test computed itself."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 128), nn.Tanh(), nn.Linear(128, 1))
+    x, y = regression_data(n=216, seed=7)
+    y = y + 0.5 * torch.randn(y.shape, generator=torch.Generator().manual_seed(3))  # label noise to memorize
+    xt, yt, xv, yv = x[:16], y[:16], x[16:], y[16:]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    val: dict[int, float] = {}
+    # the trivial predictor's loss (predict the mean) is the target variance: the flowchart's yardstick
+    baseline = float(yt.var(unbiased=False))
+    with watch(
+        model,
+        opt,
+        MSE,
+        held_batch=(xt, yt),
+        output_dir=tmp_path / "o",
+        db_path=tmp_path / "s.db",
+        baseline=baseline,
+    ) as run:
+        for step in range(1, 801):
+            loss = MSE(model(xt), yt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.step(loss)
+            if step % 20 == 0:
+                with torch.no_grad():
+                    val[step] = float(MSE(model(xv[:100]), yv[:100]))
+                    test = float(MSE(model(xv[100:]), yv[100:]))
+                run.eval(val[step])
+                run.eval(test, name="test_loss", split="test")  # the flowchart asks about both
+    best = min(val, key=val.__getitem__)
+    assert val[800] > 1.5 * val[best]  # the construction overfits (checked, not assumed)
+    over = [a for a in run.report.alerts if a["kind"] == "overfitting"]
+    assert sorted(a["data"]["series"] for a in over) == ["test_loss", "val_loss"]  # once per curve
+    assert next(a for a in over if a["data"]["series"] == "val_loss")["data"]["best_step"] == best
+    assert "overfitting" in run.report.findings
+    # Adam for 800 steps (< 1 / (1 - 0.999)): its preconditioned sharpness is reported, not judged
+    assert run.report.sharpness and all(s["exceeds"] is None for s in run.report.sharpness)
+    assert not [a for a in run.report.alerts if a["kind"] == "edge_of_stability"]
+
+
+def test_the_session_and_the_history_file_are_what_traindoc_reads(tmp_path, caplog) -> None:
+    report, _, _ = _limit_run(tmp_path, 4.0, caplog)
+    store = Store(tmp_path / "s.db").open()
+    try:
+        record = store.load_session(report.session_id)
+    finally:
+        store.close()
+    assert record is not None
+    stored = {i.answer.question: i.answer for i in record.inputs if i.type == "answer"}
+    assert stored["learning_rate_exceeds_stability"].value == "yes"
+    assert stored["learning_rate_exceeds_stability"].evidence.probe == "watch"
+    assert stored["loss_diverged"].source == "history"
+    out = run_cli("history", report.files["history"], "--json")
+    assert out.code == 0, out.stderr
+    history_answers = out.json()["answers"]
+    assert history_answers == {q: v for q, v in report.answers.items() if q in history_answers}
+    for name in ("json", "markdown", "curves", "sharpness"):
+        assert (tmp_path / "x4.0").joinpath(report.files[name].split("/")[-1]).exists()

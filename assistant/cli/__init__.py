@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from traindoc._packages import ShadowedPackageError, check_packages
+
+    try:  # a rules.py or probes/ in the working directory, or django-rules: one line, not a traceback
+        check_packages()
+    except ShadowedPackageError as exc:
+        sys.stderr.write(f"traindoc: {exc.message}\n")
+        return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

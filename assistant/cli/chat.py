@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.dialogue import Dialogue
-from assistant.session import Session
-
 ORDER = 20
 
 
@@ -24,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.dialogue import Dialogue
+    from assistant.session import Session
+
     dialogue = Dialogue(Session())
     out = sys.stdout
 

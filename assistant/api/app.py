@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from assistant.api import errors
+from assistant.api import errors, openapi
 from assistant.api.probe_jobs import JobService
 from assistant.api.routes import answers, catalog, health, jobs, sessions
 from assistant.api.security import Guard
@@ -59,4 +59,5 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for module in (health, catalog, sessions, answers, jobs):
         app.include_router(module.router)
+    openapi.install(app, token_required=settings.token is not None)  # the bearer scheme, the event stream
     return app

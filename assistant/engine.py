@@ -1,6 +1,12 @@
-"""The durable-rules adapter: the ONLY module that imports `durable`.
+"""The rule-engine adapter: the ONLY module that imports `durable`.
 
-Design (see ../shared/knowledge/stack-notes.md for the defects this sidesteps):
+Two engines evaluate the same rule data from `rules/` behind one interface (`FlowchartEngine`):
+- durable-rules 2.0.28 wherever it imports (Python 3.11, 3.12);
+- the pure-Python forward-chaining evaluator (assistant/evaluator.py) where it cannot (Python 3.13+:
+  `PyEval_CallObject` is gone and `import durable` fails).
+The choice is made at import; TRAINDOC_ENGINE=durable|python forces one (tests compare the two).
+
+Durable design (see docs/architecture.md for the defects this sidesteps):
 - One fixed ruleset compiled once from `rules.KNOWLEDGE`; never registered dynamically (that leaks).
 - A session's inputs are replayed into ONE engine session whose sid our code owns ("0"), under one
   lock, and its state is deleted after every evaluation. So the 1024-sid cap and the 32-bit sid hash
@@ -8,8 +14,13 @@ Design (see ../shared/knowledge/stack-notes.md for the defects this sidesteps):
 - Every question gets an explicit fact (value "unanswered" when nobody answered), which closes the
   world without durable's negation, and every fact kind has a catch-all rule (otherwise durable
   raises MessageNotHandledException, or swallows it inside an action).
+- Derived facts never carry an `id` key: durable treats `id` as a fact's identity, so two rules
+  concluding the same finding raised MessageObservedException. A finding or question is asserted
+  ONCE per evaluation (the first rule to reach it); every further rule that reaches it is still
+  recorded as a firing, so the `because` chain names them all.
 - Actions only record what they derive; the engine's swallowed exceptions are read back from the
-  session state and raised as EngineError.
+  session state and raised as EngineError, whose message never carries the engine's own text (that
+  goes to the log).
 - A host subclass without the background dispatcher threads: actions run synchronously inside
   assert_fact, so results exist when it returns.
 """
@@ -18,100 +29,97 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
+import itertools
+import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-
-from durable import engine as durable_engine
+from typing import Any, Protocol
 
 from assistant.errors import EngineError
-from rules import KNOWLEDGE, UNANSWERED, Ask, Condition, Knowledge, Rule
+from assistant.evaluator import Derivation, Derived, PythonEvaluator, canonical, rule_index, rule_target
+from rules import KNOWLEDGE, UNANSWERED, Condition, Knowledge, Rule
 
+__all__ = [
+    "ENGINE_ENV",
+    "Derivation",
+    "Derived",
+    "DurableEvaluator",
+    "FlowchartEngine",
+    "default_engine",
+    "durable_available",
+]
+
+log = logging.getLogger("traindoc.engine")
+# the details of an engine failure go to the server's log (configured on "traindoc"); a CLI has
+# none, and Python's last-resort handler would print them over the one-line error
+log.addHandler(logging.NullHandler())
+
+ENGINE_ENV = "TRAINDOC_ENGINE"
 _RULESET = "traindoc_flowchart"
 _SID = "0"
+# what a user sees when an engine fails: no engine text, no path (the details are logged)
+_FAILED = (
+    "the rule engine could not evaluate these answers: an internal error of traindoc; "
+    "please report it with the answers you gave"
+)
+
+try:  # Python 3.13+: the C extension calls PyEval_CallObject, which no longer exists
+    from durable import engine as durable_engine
+except Exception as _exc:  # ImportError, or an undefined-symbol error raised at load
+    durable_engine = None
+    _DURABLE_MISSING = f"{type(_exc).__name__}: {_exc}"
+else:
+    _DURABLE_MISSING = ""
 
 
-@dataclass(frozen=True)
-class Derived:
-    """One rule firing: what it concluded or asked, and the premises it matched."""
-
-    rule: str
-    kind: str  # "ask" or "finding"
-    target: str
-    answers: dict[str, str]
-    findings: tuple[str, ...]
+def durable_available() -> bool:
+    return durable_engine is not None
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """Everything the flowchart concludes from a set of answers (immutable: results are cached)."""
+class _Backend(Protocol):
+    name: str
 
-    firings: tuple[Derived, ...] = ()
-
-    @property
-    def asked(self) -> list[str]:
-        seen: list[str] = []
-        for f in self.firings:
-            if f.kind == "ask" and f.target not in seen:
-                seen.append(f.target)
-        return seen
-
-    @property
-    def findings(self) -> list[str]:
-        seen: list[str] = []
-        for f in self.firings:
-            if f.kind == "finding" and f.target not in seen:
-                seen.append(f.target)
-        return seen
-
-    def chain(self, finding_id: str) -> list[Derived]:
-        """The rule firings that led to `finding_id`, root first (the explanation trace)."""
-        out: list[Derived] = []
-
-        def visit(fid: str) -> None:
-            for f in self.firings:
-                if f.kind == "finding" and f.target == fid:
-                    for earlier in f.findings:
-                        visit(earlier)
-                    if f not in out:
-                        out.append(f)
-                    return  # the first firing that reached it is the reason
-
-        visit(finding_id)
-        # the question-asking rules whose questions this chain used, for a complete story
-        used = {q for f in out for q in f.answers}
-        asks = [f for f in self.firings if f.kind == "ask" and f.target in used and f not in out]
-        return sorted(asks + out, key=self.firings.index)
-
-
-class _QuietHost(durable_engine.Host):
-    def _run(self) -> None:  # no dispatcher/timer threads: we use neither events nor timers
-        return None
+    def evaluate(self, answers: Mapping[str, str]) -> Derivation: ...
 
 
 def _pattern(cond: Condition) -> dict[str, Any]:
     if cond.kind == "finding":
-        return {"$and": [{"kind": "finding"}, {"id": cond.id}]}
+        return {"$and": [{"kind": "finding"}, {"name": cond.id}]}
     value = {"$neq": {"v": cond.value}} if cond.negate else {"v": cond.value}
     return {"$and": [{"kind": "answer"}, {"q": cond.id}, value]}
 
 
-class FlowchartEngine:
-    """Evaluates answers against the knowledge base. Thread-safe through one lock."""
+def _noop(c: Any) -> None:
+    return None
 
-    def __init__(self, knowledge: Knowledge = KNOWLEDGE, cache_size: int = 4096) -> None:
+
+class DurableEvaluator:
+    """The knowledge base compiled into one durable-rules ruleset."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        if durable_engine is None:
+            raise EngineError(
+                f"durable-rules cannot be imported here ({_DURABLE_MISSING}); unset {ENGINE_ENV}"
+            )
+
+        class _QuietHost(durable_engine.Host):  # type: ignore[misc,name-defined]
+            def _run(self) -> None:  # no dispatcher/timer threads: we use neither events nor timers
+                return None
+
         self.knowledge = knowledge
+        self.name = f"durable-rules {importlib.metadata.version('durable-rules')}"
         self._lock = threading.Lock()
         self._current: list[Derived] | None = None
+        self._asserted: set[tuple[str, str]] = set()
+        self._index = rule_index(knowledge)
         self._host = _QuietHost({_RULESET: self._compile(knowledge.rules)})
-        self._evaluate_cached = functools.lru_cache(maxsize=cache_size)(self._evaluate)
 
     def _compile(self, rules: tuple[Rule, ...]) -> dict[str, Any]:
         definition: dict[str, Any] = {}
         for rule in rules:
-            conds = rule.when or ()
-            patterns = [{f"p{i}": _pattern(c)} for i, c in enumerate(conds)]
+            patterns = [{f"p{i}": _pattern(c)} for i, c in enumerate(rule.when)]
             if not patterns:
                 patterns = [{"p0": {"kind": "start"}}]
             definition[rule.name] = {"all": patterns, "run": self._action(rule)}
@@ -121,56 +129,92 @@ class FlowchartEngine:
         return definition
 
     def _action(self, rule: Rule) -> Callable[[Any], None]:
-        target_is_ask = isinstance(rule.then, Ask)
-        target = rule.then.question if isinstance(rule.then, Ask) else rule.then.finding
+        kind, target = rule_target(rule)
 
         def run(c: Any) -> None:
             matched = [dict(v) for v in (c._m or {}).values()]
             answers = {m["q"]: m["v"] for m in matched if m.get("kind") == "answer"}
-            findings = tuple(m["id"] for m in matched if m.get("kind") == "finding")
+            findings = tuple(m["name"] for m in matched if m.get("kind") == "finding")
             assert self._current is not None
-            self._current.append(
-                Derived(rule.name, "ask" if target_is_ask else "finding", target, answers, findings)
-            )
-            # rule name keeps facts distinct when two rules reach the same conclusion
-            kind = "ask" if target_is_ask else "finding"
-            c.assert_fact({"kind": kind, "id": target, "by": rule.name})
+            self._current.append(Derived(rule.name, kind, target, answers, findings))
+            if (kind, target) not in self._asserted:  # once: later rules reaching it only record
+                self._asserted.add((kind, target))
+                c.assert_fact({"kind": kind, "name": target})
 
         return run
 
     def evaluate(self, answers: Mapping[str, str]) -> Derivation:
-        """Replay `answers` (question id -> yes/no/unsure) into a fresh engine session.
-
-        The derivation is a pure function of the answers, and there are few distinct answer sets
-        (a handful of questions, four values each), so results are memoized per engine.
-        """
-        key = tuple((qid, answers.get(qid, UNANSWERED)) for qid in self.knowledge.questions)
-        return self._evaluate_cached(key)
-
-    def _evaluate(self, key: tuple[tuple[str, str], ...]) -> Derivation:
         facts = [{"sid": _SID, "kind": "start"}]
-        facts += [{"sid": _SID, "kind": "answer", "q": qid, "v": value} for qid, value in key]
+        facts += [
+            {"sid": _SID, "kind": "answer", "q": qid, "v": answers.get(qid, UNANSWERED)}
+            for qid in self.knowledge.questions
+        ]
         with self._lock:
-            self._current = []
+            self._current, self._asserted = [], set()
             try:
                 for fact in facts:
                     self._host.assert_fact(_RULESET, fact)
                 state = self._host.get_state(_RULESET, _SID)
                 if "exception" in state:
-                    raise EngineError(f"rule engine failed: {str(state['exception'])[:300]}")
-                return Derivation(firings=tuple(self._current))
+                    log.error("rule engine failed on %s: %s", dict(answers), state["exception"])
+                    raise EngineError(_FAILED)
+                return canonical(self.knowledge, self._current, self._index)
             except EngineError:
                 raise
             except Exception as exc:  # the C extension raises plain errors
-                raise EngineError(f"rule engine failed: {exc}") from exc
+                log.exception("rule engine failed on %s", dict(answers))
+                raise EngineError(_FAILED) from exc
             finally:
                 self._current = None
                 with contextlib.suppress(Exception):  # no state exists if the first fact failed
                     self._host.delete_state(_RULESET, _SID)
 
 
-def _noop(c: Any) -> None:
-    return None
+def _choose(knowledge: Knowledge, engine: str | None) -> _Backend:
+    choice = (engine or os.environ.get(ENGINE_ENV, "") or "auto").strip().lower()
+    if choice not in ("auto", "durable", "python"):
+        raise EngineError(
+            f"{ENGINE_ENV} must be durable or python (got {choice!r}); unset it to choose automatically"
+        )
+    if choice == "python" or (choice == "auto" and durable_engine is None):
+        return PythonEvaluator(knowledge)
+    return DurableEvaluator(knowledge)
+
+
+class FlowchartEngine:
+    """Evaluates answers against the knowledge base, with whichever engine runs here. Thread-safe."""
+
+    def __init__(
+        self, knowledge: Knowledge = KNOWLEDGE, cache_size: int = 4096, engine: str | None = None
+    ) -> None:
+        self.knowledge = knowledge
+        self._questions = tuple(knowledge.questions)
+        self._backend = _choose(knowledge, engine)
+        self._evaluate_cached = functools.lru_cache(maxsize=cache_size)(self._evaluate)
+
+    @property
+    def name(self) -> str:
+        """Which engine ran: "durable-rules 2.0.28" or "python" (the report's `engine` key)."""
+        return self._backend.name
+
+    def evaluate(self, answers: Mapping[str, str]) -> Derivation:
+        """The derivation from `answers` (question id -> yes/no/unsure; absent = unanswered).
+
+        The derivation is a pure function of the answers, and there are few distinct answer sets
+        (a handful of questions, four values each), so results are memoized per engine.
+        """
+        key = tuple(map(answers.get, self._questions, itertools.repeat(UNANSWERED)))
+        return self._evaluate_cached(key)
+
+    def _evaluate(self, key: tuple[str, ...]) -> Derivation:
+        answers = dict(zip(self._questions, key, strict=True))
+        try:
+            return self._backend.evaluate(answers)
+        except EngineError:
+            raise
+        except Exception as exc:  # a bug in an evaluator: never its text or a traceback to a user
+            log.exception("rule engine failed on %s", answers)
+            raise EngineError(_FAILED) from exc
 
 
 _default: FlowchartEngine | None = None

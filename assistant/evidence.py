@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.models import AnswerSource, Evidence
+from assistant.models import Answer, AnswerInput, AnswerSource, Evidence
 from assistant.session import Session
 from probes.base import ProbeOutcome
 
@@ -32,6 +32,14 @@ def apply_outcome(
     for question, value in outcome.answers.items():
         mine = current.get(question)
         if mine is not None and mine.source == AnswerSource.user and mine.value != "unsure":
+            # the user wins; the measurement is kept beside their answer so the report can say
+            # how it disagreed (Report.disagreements), instead of dropping it silently
+            if value != mine.value:
+                session.inputs.append(
+                    AnswerInput(
+                        answer=Answer(question=question, value=value, source=source, evidence=evidence)
+                    )
+                )
             session.notes.append(
                 f"{outcome.probe} measured {question} = {value}; your answer {mine.value!r} was kept"
             )

@@ -72,6 +72,9 @@ class QuestionPublic(BaseModel):
     choices: list[str]
     probe: str | None = Field(None, description="the probe that can measure the answer")
     lecture: str = ""
+    measured_only: bool = Field(
+        False, description="true for questions a measurement answers (never put to the user as a prompt)"
+    )
 
 
 class Reason(BaseModel):
@@ -96,6 +99,18 @@ class Finding(BaseModel):
     lecture_url: str = Field("", description="where to watch or read that lecture")
 
 
+class Disagreement(BaseModel):
+    """A user's answer kept over a measurement that said otherwise: the user wins, the report says so."""
+
+    question: str
+    value: AnswerValue = Field(description="the answer in force (the user's)")
+    measured: AnswerValue = Field(description="what the measurement answered")
+    source: AnswerSource = Field(description="where the measurement came from (probe or history)")
+    probe: str | None = Field(None, description="the probe or reader that measured it")
+    summary: str = Field("", description="the measurement's one-line summary")
+    evidence: Evidence | None = Field(None, description="the measurement's full evidence")
+
+
 class Report(BaseModel):
     model_config = ConfigDict(json_schema_extra={"title": "traindoc report"})
 
@@ -110,6 +125,13 @@ class Report(BaseModel):
     findings: list[Finding]
     notes: list[str] = Field(default_factory=list)
     complete: bool = Field(description="true when no question on the path is pending")
+    disagreements: list[Disagreement] = Field(
+        default_factory=list,
+        description="answers of yours kept over a measurement that disagreed (the user wins)",
+    )
+    engine: str = Field(
+        "", description='the rule engine that derived this report: "durable-rules 2.0.28" or "python"'
+    )
 
 
 # -- The line protocol (traindoc chat --jsonl) and the TUI's events -------------------------------

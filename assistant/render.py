@@ -44,6 +44,15 @@ def report_markdown(report: Report) -> str:
         lines += ["## Answers not used on this path", ""]
         lines += [f"- {q}: {a.value}" for q, a in report.inactive_answers.items()]
         lines.append("")
+    if report.disagreements:
+        lines += ["## Your answers over a measurement that disagreed", ""]
+        for d in report.disagreements:
+            by = d.probe or d.source
+            lines.append(
+                f"- **{d.question}**: you answered {d.value}; {by} measured {d.measured}: {d.summary}"
+            )
+        lines.append("")
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
+    lines += [f"_Derived by the {report.engine} rule engine._", ""] if report.engine else []
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from assistant.engine import Derivation, FlowchartEngine, default_engine
 from assistant.errors import InputError
@@ -15,6 +16,7 @@ from assistant.models import (
     Answer,
     AnswerInput,
     AnswerSource,
+    Disagreement,
     Evidence,
     Finding,
     QuestionPublic,
@@ -29,7 +31,13 @@ from rules import ANSWER_VALUES, KNOWLEDGE
 def question_public(qid: str) -> QuestionPublic:
     q = KNOWLEDGE.questions[qid]
     return QuestionPublic(
-        id=q.id, text=q.text, help=q.help, choices=list(q.choices), probe=q.probe, lecture=q.lecture
+        id=q.id,
+        text=q.text,
+        help=q.help,
+        choices=list(q.choices),
+        probe=q.probe,
+        lecture=q.lecture,
+        measured_only=not q.asked,
     )
 
 
@@ -49,6 +57,66 @@ def _off_path_message(qid: str) -> str:
     rules = [r for r in KNOWLEDGE.rules if getattr(r.then, "question", None) == qid]
     when = "; or ".join(" and ".join(c.describe() for c in r.when) or "always" for r in rules)
     return f"{qid} is not asked on the current path (it is asked when {when})"
+
+
+class Evaluates(Protocol):
+    def evaluate(self, answers: Mapping[str, str]) -> Derivation: ...
+
+
+def settle(engine: Evaluates, answers: Mapping[str, str]) -> tuple[dict[str, str], Derivation]:
+    """The answers that are on the path, and the derivation from them.
+
+    An answer counts only once a rule, fed by answers that already count, has asked its question:
+    the path grows from the start, so no answer can put itself on the path (answers to the
+    curvature questions must not conclude the optimization issue that is the only reason to ask
+    them). An answer off the path is kept, inactive, and comes back when the path reaches its
+    question. Measured-only questions count from the start: a measurement is a fact wherever it was
+    taken. (The ask rules test measured-only answers only negatively, so the path only grows.)
+
+    Fast path: drop off-path answers until nothing changes (one or two derivations), then check
+    from that derivation's own firings that every answer kept is reached from the start; only if
+    one is not (an answer that would put itself on the path) grow the path step by step.
+    """
+    active = dict(answers)
+    for _ in range(len(KNOWLEDGE.questions) + 2):
+        derivation = engine.evaluate(active)
+        on_path = set(derivation.asked) | _MEASURED_ONLY
+        next_active = {q: v for q, v in active.items() if q in on_path}
+        if next_active == active:
+            break
+        active = next_active
+    if _grounded(derivation, active):
+        return active, derivation
+    active = {q: v for q, v in answers.items() if q in _MEASURED_ONLY}
+    for _ in range(len(KNOWLEDGE.questions) + 2):
+        derivation = engine.evaluate(active)
+        on_path = set(derivation.asked) | _MEASURED_ONLY
+        next_active = {q: v for q, v in answers.items() if q in on_path}
+        if next_active == active:
+            break
+        active = next_active
+    return active, derivation
+
+
+def _grounded(derivation: Derivation, active: Mapping[str, str]) -> bool:
+    """Whether every active answer is reached from the start through the derivation's firings."""
+    reached_q = set(_MEASURED_ONLY)
+    reached_f: set[str] = set()
+    pending = list(derivation.firings)
+    progress = True
+    while progress:
+        progress = False
+        for firing in list(pending):
+            if all(q in reached_q or q not in active for q in firing.answers) and reached_f.issuperset(
+                firing.findings
+            ):
+                pending.remove(firing)
+                progress = True
+                (reached_q if firing.kind == "ask" else reached_f).add(firing.target)
+    return reached_q.issuperset(active)
+
+
+_MEASURED_ONLY = frozenset(q for q, spec in KNOWLEDGE.questions.items() if not spec.asked)
 
 
 @dataclass
@@ -78,27 +146,54 @@ class Session:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def current_answers(self) -> dict[str, Answer]:
-        """The latest answer per question, withdrawals applied."""
-        out: dict[str, Answer] = {}
+    def _answer_history(self) -> dict[str, list[Answer]]:
+        """Every answer per question since that question was last withdrawn, oldest first."""
+        out: dict[str, list[Answer]] = {}
         for item in self.inputs:
             if isinstance(item, AnswerInput):
-                out[item.answer.question] = item.answer
+                out.setdefault(item.answer.question, []).append(item.answer)
             else:
                 out.pop(item.question, None)
         return out
 
+    def current_answers(self) -> dict[str, Answer]:
+        """The answer in force per question, withdrawals applied: the latest one, except that the
+        user's own yes/no wins over any measurement, whichever came first (the measurement is kept
+        and reported as a disagreement)."""
+        out: dict[str, Answer] = {}
+        for question, history in self._answer_history().items():
+            mine = [a for a in history if not _measured(a)]
+            out[question] = mine[-1] if mine and mine[-1].value != "unsure" else history[-1]
+        return out
+
+    def disagreements(self) -> list[Disagreement]:
+        """The user's answers in force over a measurement that answered differently (yes vs no)."""
+        current = self.current_answers()
+        out: list[Disagreement] = []
+        for question, history in self._answer_history().items():
+            kept = current[question]
+            if kept.source != AnswerSource.user:
+                continue
+            differing = [a for a in history if _measured(a) and a.value != "unsure" and a.value != kept.value]
+            if differing:
+                m = differing[-1]
+                out.append(
+                    Disagreement(
+                        question=question,
+                        value=kept.value,
+                        measured=m.value,
+                        source=m.source,
+                        probe=m.evidence.probe if m.evidence else None,
+                        summary=m.evidence.summary if m.evidence else "",
+                        evidence=m.evidence,
+                    )
+                )
+        return out
+
     def state(self) -> State:
         answers = self.current_answers()
-        # Replay until the active set stops changing: an answer off the path must not feed rules.
-        active = dict(answers)
-        while True:
-            derivation = self.engine.evaluate({q: a.value for q, a in active.items()})
-            on_path = set(derivation.asked) | {q for q, spec in KNOWLEDGE.questions.items() if not spec.asked}
-            next_active = {q: a for q, a in answers.items() if q in on_path}
-            if next_active.keys() == active.keys():
-                break
-            active = next_active
+        values, derivation = settle(self.engine, {q: a.value for q, a in answers.items()})
+        active = {q: answers[q] for q in values}
         pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
         inactive = {q: a for q, a in answers.items() if q not in active}
         return State(active, inactive, pending, derivation.findings, derivation)
@@ -114,6 +209,8 @@ class Session:
             findings=findings,
             notes=list(self.notes),
             complete=not st.pending,
+            disagreements=self.disagreements(),
+            engine=self.engine.name,
         )
 
     def _finding(self, fid: str, st: State) -> Finding:
@@ -197,6 +294,10 @@ class Session:
             for _ in answers:
                 self.inputs.pop()
             raise InputError("; ".join(_off_path_message(q) for q in off), field=off[0])
+
+
+def _measured(answer: Answer) -> bool:
+    return answer.source != AnswerSource.user
 
 
 def _says(rule_name: str) -> str:

@@ -11,7 +11,8 @@ come from another distribution). Three measurements, all on the user's trained m
 - a two-sample check: a logistic regression on the inputs (and their squares) learns to tell
   training inputs from test inputs; its held-out AUC is about 0.5 when they come from one distribution.
 
-Without a test set there is nothing to judge: test_loss_large stays "unsure" (pending) and says so.
+Without a test set, test_set_available = no and the validation split alone is judged (overfitting
+or not); test_loss_large stays "unsure" and mismatch cannot be checked.
 """
 
 from __future__ import annotations
@@ -239,11 +240,21 @@ def generalization_probe(ctx: ProbeContext) -> ProbeOutcome:
         warnings.append("the training loss itself is large: the flowchart looks at it first")
     if setup.test is None:
         answers["test_loss_large"] = "unsure"
+        # no test set: the flowchart judges overfitting on a validation split alone (rules/flowchart.py)
+        answers["test_set_available"] = "no"
         summary = (
-            f"No separate test set (Setup.test): nothing to judge the test loss on. "
-            f"Training loss {train.loss:.4g}. Give a test set, or answer test_loss_large yourself."
+            f"No separate test set (Setup.test): nothing to judge the test loss on, so mismatch cannot be "
+            f"checked. Training loss {train.loss:.4g}."
         )
-        return _outcome(answers, summary, rules, {"splits": splits}, warnings, started)
+        val, val_train, val_source = _validation(ctx, trained, train, "unsure")
+        if val is not None and val_train is not None:
+            splits["validation"] = {**asdict(val), "source": val_source}
+            answers["val_loss_large"], rule = decide_split(val, val_train, setup.target_loss)
+            rules.append(rule + f" [{val_source}]")
+            summary += f" Validation loss {val.loss:.4g} ({val_source}): large: {answers['val_loss_large']}."
+        return _outcome(
+            answers, summary, rules, {"splits": splits, "trainings": ctx.trainings}, warnings, started
+        )
 
     test = split_loss(
         setup, trained.model, setup.test, "test", trivial_loss_on(ctx, setup.test, "test"), setup.seed

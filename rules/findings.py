@@ -138,10 +138,11 @@ FINDINGS: tuple[Finding, ...] = (
         id="overfitting",
         title="Overfitting: the model memorised the training data",
         explanation=(
-            "The training loss is small but the test loss is large, and a validation split held out "
-            "FROM THE TRAINING DATA is bad too. Same distribution, yet unseen examples fail: the "
-            "model is flexible enough to fit the training points and does whatever it likes between "
-            "them."
+            "The training loss is small but a validation split held out FROM THE TRAINING DATA is "
+            "bad (and the test loss, if you have a test set, is large too). Same distribution, yet "
+            "unseen examples fail: the model is flexible enough to fit the training points and does "
+            "whatever it likes between them. A test set is not needed to see this: it is only needed "
+            "to tell mismatch (validation fine, test bad)."
         ),
         remedies=(
             "Get more training data (the most effective remedy).",
@@ -189,5 +190,24 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("baselines", "generalization"),
         kind="done",
         lecture="General Guidance: done",
+    ),
+    Finding(
+        id="healthy_without_test",
+        title="Healthy as far as held-out data shows (no test set to check mismatch)",
+        explanation=(
+            "The training loss is small and a validation split held out from the training data is "
+            "fine: the model generalises within the training distribution, so it is not overfitting. "
+            "There is no test set, so mismatch cannot be checked: if the data the model will meet "
+            "come from another time period, source or sensor, this report cannot tell whether it "
+            "works there."
+        ),
+        remedies=(
+            "Keep the model you selected on the validation split; retrain it on all the training data.",
+            "Before relying on it, evaluate it on a test set drawn the way the real data will be "
+            "(another period, source or sensor): that is the only way to see mismatch.",
+        ),
+        confirmed_by=("generalization", "history"),
+        kind="done",
+        lecture="General Guidance: overfitting vs mismatch (validation split)",
     ),
 )

@@ -108,4 +108,17 @@ QUESTIONS: tuple[Question, ...] = (
         probe="generalization",
         lecture="General Guidance: overfitting vs mismatch",
     ),
+    Question(
+        id="test_set_available",
+        text="Is there a TEST set (data held out apart from the training data and its validation split)?",
+        help=(
+            "Only a test set can show mismatch (validation fine, test bad). Without one, a bad "
+            "validation split still shows overfitting, and a fine one shows the model generalises "
+            "within the training distribution, but not whether it works on data produced differently. "
+            "Answered by the history reader (no test curve) and the generalization probe (no test data)."
+        ),
+        probe="generalization",
+        asked=False,
+        lecture="General Guidance: overfitting vs mismatch",
+    ),
 )

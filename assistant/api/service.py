@@ -45,6 +45,7 @@ class MemoEngine:
         self._size = size
         self._lock = threading.Lock()
         self.knowledge = self._engine.knowledge
+        self.name = self._engine.name  # which engine ran: the report's `engine`
 
     def evaluate(self, answers: Mapping[str, str]) -> Derivation:
         key = tuple(sorted(answers.items()))

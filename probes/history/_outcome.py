@@ -230,6 +230,8 @@ def build_outcome(
     for split in ("val", "test"):
         checks = [c for c in a.held_out if c.split == split]
         if not checks:
+            if split == "test":  # only a test set tells mismatch; validation alone tells overfitting
+                answers["test_set_available"] = "no"
             q = "val_loss_large" if split == "val" else "test_loss_large"
             rules.append(
                 f"{q}: no {'validation' if split == 'val' else 'test'} loss curve in the history: left open"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from assistant.engine import FlowchartEngine, default_engine
+from assistant.engine import ENGINE_ENV, DurableEvaluator, FlowchartEngine, default_engine, durable_available
 from assistant.errors import EngineError
 from assistant.session import Session
 from tests.core.test_flowchart import LEAVES
@@ -56,21 +56,64 @@ def test_thousand_concurrent_sessions_each_see_only_their_answers() -> None:
     assert failures == []
 
 
-def test_engine_exception_is_raised_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = FlowchartEngine()
+@pytest.mark.skipif(not durable_available(), reason="durable-rules does not import on this Python")
+def test_engine_exception_is_raised_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = FlowchartEngine(engine="durable")
 
-    def broken(rule):
+    def broken(self, rule):
         def run(c):
-            raise RuntimeError("boom in action")
+            raise RuntimeError("boom in action at /srv/secret/site-packages/durable/engine.py")
 
         return run
 
-    monkeypatch.setattr(FlowchartEngine, "_action", lambda self, rule: broken(rule))
-    broken_engine = FlowchartEngine()
-    with pytest.raises(EngineError, match="boom in action"):
+    monkeypatch.setattr(DurableEvaluator, "_action", broken)
+    broken_engine = FlowchartEngine(engine="durable")
+    with pytest.raises(EngineError) as raised:
         broken_engine.evaluate({"train_loss_large": "yes"})
+    # the user's message carries neither the engine's text nor a path; the log keeps the details
+    message = raised.value.message
+    assert "rule engine could not evaluate" in message and "\n" not in message
+    assert "boom" not in message and "/srv" not in message and "durable/" not in message
+    assert "boom in action" in caplog.text
     # the healthy engine is unaffected and still answers
     assert engine.evaluate({"train_loss_large": "yes"}).asked == ["train_loss_large", "deeper_model_worse"]
+
+
+def test_two_rules_concluding_one_finding_are_both_recorded() -> None:
+    # crashed durable with MessageObservedException before issue 10 (a fact's `id` is its identity)
+    answers = {"train_loss_large": "yes", "deeper_model_worse": "yes", "simple_model_better": "yes"}
+    for name in ("durable", "python") if durable_available() else ("python",):
+        d = FlowchartEngine(engine=name, cache_size=0).evaluate(answers)
+        assert d.findings == ["optimization_issue"]
+        assert [f.rule for f in d.concluded_by("optimization_issue")] == [
+            "deeper_worse_means_optimization",
+            "simple_model_better_means_optimization",
+        ]
+        chain = [f.rule for f in d.chain("optimization_issue")]
+        assert chain == [
+            "start_with_training_loss",
+            "large_training_loss_compare_depths",
+            "deeper_worse_means_optimization",
+            "simple_model_better_means_optimization",
+        ]
+        # the question after the finding is asked once, not once per concluding rule
+        assert d.asked.count("gradient_norm_small") == 1
+        assert [f.rule for f in d.firings].count("optimization_check_gradient") == 1
+
+
+def test_engine_choice_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENGINE_ENV, "python")
+    assert FlowchartEngine().name == "python"
+    monkeypatch.setenv(ENGINE_ENV, "bogus")
+    with pytest.raises(EngineError, match="TRAINDOC_ENGINE must be durable or python"):
+        FlowchartEngine()
+    monkeypatch.delenv(ENGINE_ENV)
+    expected = "durable-rules 2.0.28" if durable_available() else "python"
+    assert FlowchartEngine().name == expected
+    s = Session(engine=FlowchartEngine(engine="python"))
+    assert s.report().engine == "python"
 
 
 def test_engine_state_is_cleared_after_each_evaluation() -> None:

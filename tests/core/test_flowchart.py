@@ -1,4 +1,17 @@
-"""Every leaf of the flowchart, reached from answers; re-answers move to the right leaf with nothing stale."""
+"""Every leaf of the flowchart, reached from answers; re-answers move to the right leaf with nothing stale.
+
+The expected findings are read off the lecture's flowchart (Hung-yi Lee, ML 2021, "General Guidance";
+../shared/knowledge/flowchart.md), plus three edges the lecture implies and issue 10 spells out:
+- a validation split is held-out data from the training distribution, so training small + validation
+  large is overfitting whether or not a test set exists (the test set only tells mismatch), and
+  training small + validation fine + no test set is "healthy as far as held-out data shows";
+- a critical point with a clearly negative Hessian eigenvalue (the lecture's saddle) shows that a
+  lower loss is reachable with the same model: an optimization issue even when depth cannot decide;
+- gradient descent is unstable along a direction with curvature above 2/eta (the classical check the
+  lecture's "training stuck is not small gradient" leads to): a learning rate above 2/lambda_max
+  leaves the loss large because of the step, not the function set, so it is an optimization issue,
+  never model bias; it is measured whenever the loss diverged or bounced with a large gradient.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +24,12 @@ from rules import KNOWLEDGE
 LEAVES = [
     ({"train_loss_large": "yes", "deeper_model_worse": "no"}, {"model_bias"}, set()),
     (
-        {"train_loss_large": "yes", "deeper_model_worse": "yes", "gradient_norm_small": "no"},
+        {
+            "train_loss_large": "yes",
+            "deeper_model_worse": "yes",
+            "gradient_norm_small": "no",
+            "learning_rate_exceeds_stability": "no",
+        },
         {"optimization_issue", "not_at_critical_point"},
         set(),
     ),
@@ -61,12 +79,93 @@ LEAVES = [
         {"optimization_issue"},
         {"gradient_norm_small"},
     ),
+    # issue 10: an unstable step is an optimization issue, never model bias (was: model_bias)
     (
         {"train_loss_large": "yes", "deeper_model_worse": "no", "learning_rate_exceeds_stability": "yes"},
-        {"model_bias", "learning_rate_too_high"},
+        {"optimization_issue", "learning_rate_too_high"},
+        {"gradient_norm_small"},
+    ),
+    # issue 10: divergence puts the stability check on the path (was: only deeper_model_worse pending)
+    (
+        {"loss_diverged": "yes", "train_loss_large": "yes"},
+        {"diverged"},
+        {"deeper_model_worse", "learning_rate_exceeds_stability"},
+    ),
+    (
+        {"loss_diverged": "yes", "train_loss_large": "yes", "learning_rate_exceeds_stability": "yes"},
+        {"diverged", "learning_rate_too_high", "optimization_issue"},
+        {"deeper_model_worse", "gradient_norm_small"},
+    ),
+    # stuck with a large gradient: the stability check is next (issue 10)
+    (
+        {"train_loss_large": "yes", "deeper_model_worse": "yes", "gradient_norm_small": "no"},
+        {"optimization_issue", "not_at_critical_point"},
+        {"learning_rate_exceeds_stability"},
+    ),
+    # two rules conclude the same finding (crashed durable before issue 10)
+    (
+        {"train_loss_large": "yes", "deeper_model_worse": "yes", "simple_model_better": "yes"},
+        {"optimization_issue"},
+        {"gradient_norm_small"},
+    ),
+    # depth cannot decide: the curvature where training stopped can (issue 10)
+    (
+        {"train_loss_large": "yes", "deeper_model_worse": "unsure"},
+        set(),
+        {"deeper_model_worse", "gradient_norm_small"},
+    ),
+    (
+        {
+            "train_loss_large": "yes",
+            "deeper_model_worse": "unsure",
+            "gradient_norm_small": "yes",
+            "hessian_negative_eigenvalue": "yes",
+        },
+        {"optimization_issue", "saddle_point"},
+        {"deeper_model_worse"},
+    ),
+    (  # a local-minimum-like point tells neither model bias nor optimization: nothing concluded
+        {
+            "train_loss_large": "yes",
+            "deeper_model_worse": "unsure",
+            "gradient_norm_small": "yes",
+            "hessian_negative_eigenvalue": "no",
+        },
+        set(),
+        {"deeper_model_worse"},
+    ),
+    (
+        {"train_loss_large": "yes", "deeper_model_worse": "unsure", "gradient_norm_small": "no"},
+        set(),
+        {"deeper_model_worse"},
+    ),
+    # held-out data without a test set (issue 10)
+    ({"train_loss_large": "no", "test_set_available": "no"}, set(), {"val_loss_large"}),
+    (
+        {"train_loss_large": "no", "test_set_available": "no", "val_loss_large": "yes"},
+        {"overfitting"},
         set(),
     ),
-    ({"loss_diverged": "yes", "train_loss_large": "yes"}, {"diverged"}, {"deeper_model_worse"}),
+    (
+        {"train_loss_large": "no", "test_set_available": "no", "val_loss_large": "no"},
+        {"healthy_without_test"},
+        set(),
+    ),
+    (  # the test loss cannot be judged, the validation split still shows overfitting
+        {"train_loss_large": "no", "test_loss_large": "unsure", "val_loss_large": "yes"},
+        {"overfitting"},
+        {"test_loss_large"},
+    ),
+    (  # ... but a fine validation split cannot tell healthy from mismatch
+        {"train_loss_large": "no", "test_loss_large": "unsure", "val_loss_large": "no"},
+        set(),
+        {"test_loss_large"},
+    ),
+    (
+        {"train_loss_large": "no", "test_set_available": "yes", "test_loss_large": "no"},
+        {"healthy"},
+        set(),
+    ),
 ]
 
 
@@ -90,9 +189,19 @@ def test_every_finding_and_question_is_reachable() -> None:
 def test_pending_question_names_its_probe() -> None:
     s = Session()
     s.load_answers({"train_loss_large": "yes", "deeper_model_worse": "unsure"})
-    (q,) = s.report().pending
-    assert q.id == "deeper_model_worse" and q.probe == "depth"
+    # issue 10: depth undecided, the walk goes on to the curvature (was: deeper_model_worse alone)
+    q, after = s.report().pending
+    assert q.id == "deeper_model_worse" and q.probe == "depth" and not q.measured_only
     assert q.choices == ["yes", "no", "unsure"] and q.text and q.help
+    assert after.id == "gradient_norm_small" and after.probe == "curvature"
+
+
+def test_measured_only_question_says_so() -> None:
+    s = Session()
+    s.load_answers({"train_loss_large": "yes", "loss_diverged": "yes"})
+    by_id = {q.id: q for q in s.report().pending}
+    assert by_id["learning_rate_exceeds_stability"].measured_only
+    assert not by_id["deeper_model_worse"].measured_only
 
 
 CHANGES = [

@@ -82,9 +82,11 @@ def test_diagnose_reports_overfitting_evidence_from_a_real_history() -> None:
     assert report["answers"]["train_loss_large"]["source"] == "history"
     evidence = report["answers"]["train_loss_large"]["evidence"]
     assert evidence["probe"] == "history" and evidence["rules"]
-    # the flowchart now asks for the test loss; the validation answer waits, inactive, until then
-    assert [q["id"] for q in report["pending"]] == ["test_loss_large"]
-    assert report["inactive_answers"]["val_loss_large"]["value"] == "yes"
+    # issue 10: no test curve, so test_set_available = no and the validation split decides (was: no
+    # finding, test_loss_large pending, the validation answer inactive)
+    assert report["answers"]["test_set_available"]["value"] == "no"
+    assert report["answers"]["val_loss_large"]["value"] == "yes"
+    assert [f["id"] for f in report["findings"]] == ["overfitting"] and report["pending"] == []
 
 
 def test_diagnose_healthy_run_with_a_test_curve() -> None:

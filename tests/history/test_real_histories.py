@@ -29,7 +29,13 @@ def test_every_real_history_is_read_or_refused_in_one_line(path) -> None:
     assert path.name not in REFUSED
     assert outcome.probe == "history"
     assert outcome.summary and outcome.rules
-    assert set(outcome.answers) <= {"train_loss_large", "val_loss_large", "test_loss_large", "loss_diverged"}
+    assert set(outcome.answers) <= {
+        "train_loss_large",
+        "val_loss_large",
+        "test_loss_large",
+        "loss_diverged",
+        "test_set_available",
+    }
     assert outcome.data["curves"], "nothing to plot"
 
 
@@ -99,7 +105,12 @@ def test_widening_gap_without_a_rising_val_loss_still_counts_as_large() -> None:
     # Keras CNN: train loss 1.78 -> 0.30, val loss flat around 0.72-0.78 for 60 epochs
     o = history_outcome(str(real("BurakErguvn")))
     check = o.data["analysis"]["held_out"][0]
-    assert o.answers == {"train_loss_large": "no", "loss_diverged": "no", "val_loss_large": "yes"}
+    assert o.answers == {
+        "train_loss_large": "no",
+        "loss_diverged": "no",
+        "val_loss_large": "yes",
+        "test_set_available": "no",  # no test curve (issue 10)
+    }
     assert check["gap_trend"] == "widening"
     assert check["gap_ratio"] > 2
 

@@ -30,6 +30,13 @@ def commands(answers: Path) -> dict[str, list[str]]:
     traindoc = str(BIN / "traindoc")
     return {
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
+        # pydantic loads its machinery on the first BaseModel: the floor of every command that reads
+        # or writes a report
+        "python: pydantic + one model (floor of schema, diagnose)": [
+            sys.executable,
+            "-c",
+            "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int",
+        ],
         "traindoc --help": [traindoc, "--help"],
         "traindoc --version": [traindoc, "--version"],
         "traindoc schema": [traindoc, "schema"],

@@ -33,5 +33,6 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'probes' has no attribute {name!r}")
 
+
 # marks this folder as traindoc's own package (checked at start-up: traindoc/_packages.py)
 __traindoc__ = True

@@ -10,6 +10,7 @@ in a regular install, and comes first on the path in an editable one.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -99,8 +100,16 @@ def test_probe_job_child_does_not_import_from_the_working_directory(tmp_path: Pa
     proc = run([sys.executable, "-P", "-c", code], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == REPO / "rules" / "__init__.py"
-    jobs = (REPO / "assistant" / "jobs.py").read_text()
-    assert '[self.python, "-P", "-c"' in jobs
+    # and the job runner spawns its child exactly so: the argv list of its Popen call starts with -P
+    tree = ast.parse((REPO / "assistant" / "jobs.py").read_text())
+    argvs = [
+        [ast.literal_eval(e) for e in call.args[0].elts[1:3]]
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call)
+        and ast.unparse(call.func) == "subprocess.Popen"
+        and isinstance(call.args[0], ast.List)
+    ]
+    assert argvs == [["-P", "-c"]]
 
 
 # -- another distribution named `rules` in the same environment ------------------------------------

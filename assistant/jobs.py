@@ -203,7 +203,15 @@ class JobRunner:
         tail = LogTail(log_fd)
         try:
             child = subprocess.Popen(
-                [self.python, "-c", "from assistant.jobs import worker_main; worker_main()", str(write_fd)],
+                # -P: the working directory is not put on the child's import path, so a rules.py or
+                # probes/ there cannot replace traindoc's packages (the parent's path comes in the request)
+                [
+                    self.python,
+                    "-P",
+                    "-c",
+                    "from assistant.jobs import worker_main; worker_main()",
+                    str(write_fd),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ traindoc --setup examples/my_setup.py:setup        # the terminal UI, with "meas
 import torch
 from torch import nn
 
-from probes import Setup
+from traindoc import Setup
 
 
 def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

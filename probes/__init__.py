@@ -34,3 +34,7 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'probes' has no attribute {name!r}")
+
+
+# marks this folder as traindoc's own package (checked at start-up: traindoc/_packages.py)
+__traindoc__ = True

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from probes.base import ProbeError, ProbeOutcome
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
+    from probes.base import ProbeOutcome
     from probes.context import ProbeContext
 
 
@@ -220,6 +219,8 @@ PROBES: dict[str, ProbeSpec] = {
 
 
 def run_probe(name: str, ctx: ProbeContext, **options: Any) -> ProbeOutcome:
+    from probes.base import ProbeError
+
     if name not in PROBES:
         raise ProbeError(f"unknown probe {name!r} (known: {', '.join(PROBES)})", field="probe")
     return PROBES[name].function()(ctx, **options)

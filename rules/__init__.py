@@ -73,3 +73,6 @@ class Knowledge:
 
 
 KNOWLEDGE = Knowledge.build(QUESTIONS, FINDINGS, RULES)
+
+# marks this folder as traindoc's own package (checked at start-up: traindoc/_packages.py)
+__traindoc__ = True

@@ -4,3 +4,6 @@
 from tui.app import TraindocApp
 
 __all__ = ["TraindocApp"]
+
+# marks this folder as traindoc's own package (checked at start-up: traindoc/_packages.py)
+__traindoc__ = True

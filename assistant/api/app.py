@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from assistant.api import errors
+from assistant.api import errors, openapi
 from assistant.api.histories import HistoryReader
 from assistant.api.probe_jobs import JobService
 from assistant.api.routes import answers, catalog, health, jobs, sessions
@@ -69,4 +69,5 @@ def create_app(settings: Settings) -> FastAPI:
     # then sessions) roughly halves the matching work per request (benchmarks/bench_app_cpu.py)
     for module in (answers, sessions, jobs, catalog, health):
         app.include_router(module.router)
+    openapi.install(app, token_required=settings.token is not None)  # the bearer scheme, the event stream
     return app

@@ -56,13 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_source_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue the last session in the terminal UI")
+    from traindoc import __version__
+
+    parser.add_argument("--version", action="version", version=f"traindoc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in _command_modules():
         module.register(sub)
+    from assistant.cli.help_text import apply
+
+    apply(parser)  # every command's description and examples
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from traindoc._packages import ShadowedPackageError, check_packages
+
+    try:  # a rules.py or probes/ in the working directory, or django-rules: one line, not a traceback
+        check_packages()
+    except ShadowedPackageError as exc:
+        sys.stderr.write(f"traindoc: {exc.message}\n")
+        return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from assistant.dialogue import Dialogue
-from assistant.errors import InputError
-from assistant.models import AnswerRecorded
-from assistant.session import Session
+if TYPE_CHECKING:  # imported when a command runs, not for `traindoc --help` (docs/startup.md)
+    from assistant.session import Session
 
 ORDER = 20
 
@@ -40,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def measured_session(args: argparse.Namespace) -> Session:
     """A session with what the sources can answer already in it (as `diagnose` measures)."""
+    from assistant.errors import InputError
+    from assistant.session import Session
+
     session = Session()
     if getattr(args, "server", None):
         raise InputError(
@@ -72,6 +74,8 @@ def measured_session(args: argparse.Namespace) -> Session:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.dialogue import Dialogue
+
     session = measured_session(args)
     dialogue = Dialogue(session)
     out = sys.stdout
@@ -82,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     # what the history or the measurements answered comes first, as answer events with their evidence
+    from assistant.models import AnswerRecorded
+
     emit([AnswerRecorded(answer=a) for a in session.report().answers.values()])
     emit(dialogue.start())
     for line in sys.stdin:

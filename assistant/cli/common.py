@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, TextIO
 
 from assistant.errors import TraindocError
-from probes.base import ProbeError, ProbeOutOfMemory
+
+if TYPE_CHECKING:  # `traindoc --help` must not pay for pydantic (docs/startup.md)
+    from pydantic import BaseModel
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 EXIT_OUT_OF_MEMORY = 3  # not a usage error: the measurement needs a smaller batch (the message says)
@@ -29,15 +29,19 @@ def guarded(command: Callable[[], int]) -> int:
     """Run a command; user errors are one line on stderr and exit 2, never a traceback."""
     try:
         return command()
-    except ProbeOutOfMemory as exc:
-        return fail(exc.message, EXIT_OUT_OF_MEMORY)
-    except (TraindocError, ProbeError) as exc:
+    except TraindocError as exc:
         return fail(exc.message)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:
+        # a ProbeError can only come from probes.base once it is imported: no need to import it here
+        base = sys.modules.get("probes.base")
+        if base is not None and isinstance(exc, base.ProbeOutOfMemory):
+            return fail(exc.message, EXIT_OUT_OF_MEMORY)
+        if base is not None and isinstance(exc, base.ProbeError):
+            return fail(exc.message)
         if os.environ.get("TRAINDOC_DEBUG"):
             raise
         return fail(

@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from assistant.answers_file import read_answers
 from assistant.cli.common import configure_threads, print_json
 from assistant.errors import InputError
-from assistant.models import AnswerSource, Report
-from assistant.progress import TerminalProgress
-from assistant.render import report_markdown
-from assistant.session import Session
+
+if TYPE_CHECKING:  # imported where used: `traindoc --help` stays light (docs/startup.md)
+    from assistant.models import Report
+    from assistant.progress import TerminalProgress
 
 ORDER = 10
 
@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report:
+    from assistant.answers_file import read_answers
+    from assistant.models import AnswerSource
+    from assistant.session import Session
+
     answers = read_answers(args.answers) if args.answers else {}
     if args.setup and args.demo:
         raise InputError("give either --setup or --demo, not both")
@@ -89,6 +93,9 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.progress import TerminalProgress
+    from assistant.render import report_markdown
+
     if args.setup or args.demo:
         configure_threads()
     if getattr(args, "try_remedies", False) and (args.server or not (args.setup or args.demo)):

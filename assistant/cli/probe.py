@@ -8,7 +8,6 @@ import sys
 
 from assistant.cli.common import configure_threads
 from assistant.errors import InputError
-from assistant.progress import TerminalProgress
 from probes.registry import PROBES
 
 ORDER = 30
@@ -28,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.progress import TerminalProgress
     from probes.context import ProbeContext
     from probes.registry import run_probe
 

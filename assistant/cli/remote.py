@@ -11,11 +11,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from assistant.client import TraindocClient
 from assistant.errors import InputError, TraindocError
-from assistant.models import Report
-from probes.base import ProbeProgress
+
+if TYPE_CHECKING:  # the CLI imports every command module to build its parser: keep httpx out of it
+    from assistant.client import TraindocClient
+    from assistant.models import Report
+    from probes.base import ProbeProgress
 
 
 def diagnose_remote(
@@ -26,6 +29,8 @@ def diagnose_remote(
             "--demo runs locally; with --server, name a setup registered on the server with --setup NAME",
             field="demo",
         )
+    from assistant.client import TraindocClient
+
     token = getattr(args, "token", None) or os.environ.get("TRAINDOC_TOKEN") or None
     with TraindocClient(args.server, token=token) as client:
         session = client.create_session(setup=args.setup, history=args.history)

@@ -6,10 +6,6 @@ import argparse
 import json
 import sys
 
-from pydantic import TypeAdapter
-
-from assistant.models import ChatEvent, ChatMessage, Report
-
 ORDER = 90
 
 
@@ -25,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter
+
+    from assistant.models import ChatEvent, ChatMessage, Report
+
     schema = {
         "report": lambda: Report.model_json_schema(),
         "message": lambda: TypeAdapter(ChatMessage).json_schema(),

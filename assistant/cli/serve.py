@@ -15,13 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.api.settings import (
-    DEFAULT_PORT,
-    build_settings,
-    load_config,
-    parse_pairs,
-    resolve_registrations,
-)
+# assistant.api.settings holds the port too (DEFAULT_PORT, a test checks they agree); importing it here
+# would cost pydantic on every `traindoc --help` (docs/startup.md)
+DEFAULT_PORT = 8321
 
 ORDER = 60
 
@@ -83,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):  # -> Settings (imported lazily with the API)
+    from assistant.api.settings import build_settings, load_config, parse_pairs, resolve_registrations
+
     fields = load_config(args.config) if args.config else {}
     setups, histories = resolve_registrations(
         parse_pairs(args.setup, "setup"), parse_pairs(args.history, "history"), Path.cwd()

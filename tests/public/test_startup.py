@@ -1,0 +1,64 @@
+"""Commands import only what they use (issue 19): help, schema and `diagnose --answers` never load torch,
+httpx, fastapi, uvicorn, textual or numpy; help loads no pydantic and no rule engine either.
+
+Ground truth: `sys.modules` of the real command, run in a fresh interpreter. Times are not asserted
+(they go in benchmarks/bench_startup.py and the README); which modules load is what decides them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "numpy", "httpx", "fastapi", "starlette", "uvicorn", "textual", "rich", "durable")
+PROBE = """
+import json, sys
+from traindoc.__main__ import main
+try:
+    code = main({args!r})
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+print("\\nLOADED " + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})))
+"""
+
+
+def loaded(*args: str) -> set[str]:
+    code = PROBE.format(args=list(args), heavy=(*HEAVY, "pydantic", "rules", "probes"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    line = proc.stdout.rsplit("LOADED ", 1)[-1]
+    return {m.split(".")[0] for m in json.loads(line)}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["diagnose", "--help"],
+        ["probe", "curvature", "--help"],
+        ["serve", "--help"],
+        ["--version"],
+    ],
+)
+def test_help_loads_no_heavy_module(args: list[str]) -> None:
+    found = loaded(*args)
+    assert not found & {*HEAVY, "pydantic", "rules"}, found
+
+
+def test_schema_loads_pydantic_only() -> None:
+    found = loaded("schema")
+    assert "pydantic" in found and not found & set(HEAVY), found
+
+
+def test_diagnose_answers_loads_the_engine_but_nothing_for_measuring(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"train_loss_large": "no", "test_loss_large": "no"}')
+    found = loaded("diagnose", "--answers", str(answers), "--json")
+    assert {"pydantic", "rules"} <= found
+    assert not found & (set(HEAVY) - {"durable"}), found

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from probes.base import ProbeError, ProbeOutcome, ProbeProgress
     from probes.measure import measure_curvature
     from probes.setup import Setup, load_setup
+    from assistant.watch import WatchReport, watch
     from traindoc._diagnose import diagnose
 
 _EXPORTS = {
@@ -43,6 +44,8 @@ _EXPORTS = {
     "ProbeError": "probes.base",
     "ProbeOutcome": "probes.base",
     "ProbeProgress": "probes.base",
+    "watch": "assistant.watch",  # watch a training loop: docs/watch.md
+    "WatchReport": "assistant.watch",
 }
 
 __all__ = [
@@ -56,10 +59,12 @@ __all__ = [
     "ShadowedPackageError",
     "TraindocClient",
     "TraindocError",
+    "WatchReport",
     "__version__",
     "diagnose",
     "load_setup",
     "measure_curvature",
+    "watch",
 ]
 
 _checked = False

@@ -23,10 +23,12 @@ PUBLIC = [
     "ShadowedPackageError",
     "TraindocClient",
     "TraindocError",
+    "WatchReport",
     "__version__",
     "diagnose",
     "load_setup",
     "measure_curvature",
+    "watch",
 ]
 
 

@@ -81,7 +81,7 @@ class Run:
         if curvature_every is not None and curvature_every < 1:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
         if not 0 < budget < 1:
-            raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.03")
+            raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.02")
         if mode not in ("eval", "train"):
             raise ValueError('mode must be "eval" or "train"')
         self.model, self.optimizer = model, optimizer

@@ -156,6 +156,11 @@ class LiveHistory:
         out, self._pending = self._pending, []
         return out
 
+    def curve_points(self) -> list[tuple[str, list[float], list[float]]]:
+        """(name, steps, values) of every curve, without building a validated History (the report
+        writes every point once; a History would copy and validate them all first)."""
+        return [(name, c.steps, c.values) for name, c in self._curves.items()]
+
     def history(self) -> History:
         series = [
             Series(

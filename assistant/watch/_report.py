@@ -63,12 +63,10 @@ class WatchReport(BaseModel):
 def write_history(run: Run, path: Path) -> None:
     """One JSON record per step, all curves of that step together (NaN/inf written as null)."""
     rows: dict[float, dict[str, Any]] = {}
-    for series in run.live.history().series:
-        for step, value in zip(series.steps, series.values, strict=True):
-            rows.setdefault(step, {"step": step})[series.name] = value if math.isfinite(value) else None
-    with path.open("w", encoding="utf-8") as f:
-        for step in sorted(rows):
-            f.write(json.dumps(rows[step]) + "\n")
+    for name, steps, values in run.live.curve_points():
+        for step, value in zip(steps, values, strict=True):
+            rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
+    path.write_text("".join(json.dumps(rows[step]) + "\n" for step in sorted(rows)), encoding="utf-8")
 
 
 def _yes_no(value: bool | None) -> AnswerValue:

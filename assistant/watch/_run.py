@@ -64,7 +64,7 @@ class Run:
         emit: Emit = log_emit,
         curvature: bool = True,
         curvature_every: int | None = None,
-        budget: float = 0.03,
+        budget: float = 0.02,
         max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-3 in about 10 products
         end_max_hvp: int = 30,  # lambda_min too, once
         mode: str = "eval",
@@ -81,7 +81,7 @@ class Run:
         if curvature_every is not None and curvature_every < 1:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
         if not 0 < budget < 1:
-            raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.03")
+            raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.02")
         if mode not in ("eval", "train"):
             raise ValueError('mode must be "eval" or "train"')
         self.model, self.optimizer = model, optimizer
@@ -359,5 +359,6 @@ class Run:
 
 def _number(value: float | torch.Tensor) -> float:
     if isinstance(value, torch.Tensor):
-        return float(value.detach().float().mean()) if value.numel() != 1 else float(value.detach())
+        # .item() is one sync and no new tensor: this runs at every step
+        return float(value.item()) if value.numel() == 1 else float(value.detach().float().mean())
     return float(value)

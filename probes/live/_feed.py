@@ -1,11 +1,15 @@
 """A training history built point by point and judged by the same analysis as `traindoc history`.
 
 `probes.history.analyse` reads a whole History; running it at every step would cost O(n^2) over a
-run. It runs instead when the training curve has grown by a quarter since the last analysis (at least
-`min_gap` points) or the held-out curves by a quarter (at least one point), so the number of analyses
-grows with the logarithm of the run's length and their total cost stays within a small constant of one
-analysis of the finished run. The price: a rule about held-out curves (overfitting) can fire up to a
-quarter of the evaluations so far after its onset; the alert still names the onset's step. A NaN or infinite training loss needs no analysis: it is caught on
+run. It runs instead when the training curve has grown by half since the last analysis (`growth`, at
+least `min_gap` points) or the held-out curves by a quarter (`held_growth`, at least one point), so the
+number of analyses grows with the logarithm of the run's length and their total cost stays within a
+small constant of one analysis of the finished run (a geometric series: 1 / (1 - 1/1.5) = 3 for the
+training trigger, 5 for the held-out one). The price: a rule about the training curve (plateau, spike)
+can fire up to half the steps so far after it became true, a rule about held-out curves (overfitting)
+up to a quarter of the evaluations so far; the alert still names the step its rule is about. (The
+training trigger was a quarter until the overhead benchmark showed the analyses at ~3% of a small
+MLP's training time; see docs/watch.md.) A NaN or infinite training loss needs no analysis: it is caught on
 arrival, in O(1), and reported with its step at once.
 
 Each rule fires once: an alert is keyed (divergence; a spike's step; the plateau; a held-out curve's
@@ -34,6 +38,7 @@ class _Curve:
     steps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     epochs: list[float] = field(default_factory=list)
+    has_epochs: bool = False  # kept on `add`: scanning every point for one at each analysis cost O(n)
 
 
 class LiveHistory:
@@ -46,7 +51,8 @@ class LiveHistory:
         *,
         train_loss: str = "loss",
         min_gap: int = 25,
-        growth: float = 0.25,
+        growth: float = 0.5,
+        held_growth: float = 0.25,
         max_spikes: int = 3,
         min_plateau: int = 50,
         total_steps: float | None = None,
@@ -55,6 +61,7 @@ class LiveHistory:
         self.options = options or HistoryOptions()
         self.train_loss = train_loss
         self.min_gap, self.growth, self.max_spikes = min_gap, growth, max_spikes
+        self.held_growth = held_growth
         self.min_plateau = min_plateau  # training points before a plateau can be called
         self.total_steps = total_steps
         self._curves: dict[str, _Curve] = {}
@@ -86,6 +93,7 @@ class LiveHistory:
         curve.steps.append(float(step))
         curve.values.append(value)
         curve.epochs.append(math.nan if epoch is None else float(epoch))
+        curve.has_epochs = curve.has_epochs or (epoch is not None and not math.isnan(epoch))
         if role == "loss" and split != "train":
             self._held_out_points += 1
         if name == self.train_loss and not math.isfinite(value):
@@ -129,8 +137,17 @@ class LiveHistory:
     def due(self) -> bool:
         n = self.points(self.train_loss)
         grown = n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at)
-        held = self._held_out_points - self._held_out_at >= max(1, self.growth * self._held_out_at)
-        return grown or held
+        held = self._held_out_points - self._held_out_at >= max(1, self.held_growth * self._held_out_at)
+        return grown or (held and self._held_out_open())
+
+    def _held_out_open(self) -> bool:
+        """Whether a held-out loss curve can still raise an alert: the only held-out rule
+        (overfitting) fires once per curve, so once every curve has fired, new held-out points need no
+        analysis of their own (the training trigger and the final analysis still see them)."""
+        return any(
+            c.role == "loss" and c.split != "train" and f"overfitting:{name}" not in self._reported
+            for name, c in self._curves.items()
+        )
 
     def check(self, force: bool = False) -> list[Alert]:
         """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
@@ -138,6 +155,11 @@ class LiveHistory:
             self._analyse()
         out, self._pending = self._pending, []
         return out
+
+    def curve_points(self) -> list[tuple[str, list[float], list[float]]]:
+        """(name, steps, values) of every curve, without building a validated History (the report
+        writes every point once; a History would copy and validate them all first)."""
+        return [(name, c.steps, c.values) for name, c in self._curves.items()]
 
     def history(self) -> History:
         series = [
@@ -148,7 +170,7 @@ class LiveHistory:
                 x="step",
                 steps=list(c.steps),
                 values=list(c.values),
-                epochs=None if all(math.isnan(e) for e in c.epochs) else list(c.epochs),
+                epochs=list(c.epochs) if c.has_epochs else None,
             )
             for name, c in self._curves.items()
         ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from probes.base import ProbeError, ProbeOutcome
+from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
 
 if TYPE_CHECKING:
     from probes.context import ProbeContext
@@ -158,11 +159,13 @@ PROBES: dict[str, ProbeSpec] = {
                     "add the eigenvalue density, the Hessian trace and the estimated negative share",
                 ),
                 ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
-                ProbeOption("gradient_threshold", float, 1e-3, "gradient norm below this counts as zero"),
+                ProbeOption(
+                    "gradient_threshold", float, GRADIENT_ZERO, "gradient norm below this counts as zero"
+                ),
                 ProbeOption(
                     "negative_threshold",
                     float,
-                    1e-3,
+                    NEGATIVE_FRACTION,
                     "lambda_min below -this*|lambda_max| is clearly negative",
                 ),
                 ProbeOption(

@@ -107,7 +107,7 @@ def held_out_large(
         above = held_out > target
         return Judgement(
             "yes" if above else "no",
-            f"{name} {_g(held_out)} is {'above' if above else 'at or below'} your target {_g(target)}",
+            f"{name} loss {_g(held_out)} is {'above' if above else 'at or below'} your target {_g(target)} -> {'large' if above else 'not large'}",
             {"held_out": held_out, "train": train, "target": target},
         )
     gap = held_out - train
@@ -118,7 +118,7 @@ def held_out_large(
         if fraction >= LOSS_LARGE_FRACTION:
             return Judgement(
                 "yes",
-                f"{head}: {fraction:.0%} of the trivial loss {_g(trivial)} (>= {LOSS_LARGE_FRACTION:.0%}): large",
+                f"{head}: {fraction:.0%} of the trivial loss {_g(trivial)} (>= {LOSS_LARGE_FRACTION:.0%}) -> large",
                 nums,
             )
         detail = f"{head}: {fraction:.0%} of the trivial loss {_g(trivial)}, gap {_g(gap)} (material at >= {GAP_FRACTION:.0%} of it = {_g(material)}"
@@ -130,10 +130,12 @@ def held_out_large(
             noise = 0.0
             detail += ")"
         if gap >= material and gap > noise:
-            return Judgement("yes", f"{detail}: large", nums)
+            return Judgement("yes", f"{detail} -> large", nums)
         if gap >= material:
-            return Judgement("unsure", f"{detail}: material but within noise, too few samples to tell", nums)
-        return Judgement("no", f"{detail}: not large", nums)
+            return Judgement(
+                "unsure", f"{detail} -> material but within noise: too few samples to tell", nums
+            )
+        return Judgement("no", f"{detail} -> not large", nums)
     if not train > 0:
         return Judgement(
             "unsure", f"{head}: no trivial loss and no positive training loss to compare with", {}
@@ -150,10 +152,10 @@ def held_out_large(
             f"; gap {_g(gap)} {'>=' if material else '<'} {GAP_FRACTION:.0%} of the loss scale {_g(scale)}"
         )
     if ratio >= GAP_RATIO_LARGE and material:
-        return Judgement("yes", f"{text}: large", nums)
+        return Judgement("yes", f"{text} -> large", nums)
     if ratio < GAP_RATIO_SMALL or not material:
-        return Judgement("no", f"{text}: not large", nums)
-    return Judgement("unsure", f"{text}: between the two", nums)
+        return Judgement("no", f"{text} -> not large", nums)
+    return Judgement("unsure", f"{text} -> between the two: unsure", nums)
 
 
 def gradient_small(norm: float, threshold: float = GRADIENT_ZERO) -> Judgement:

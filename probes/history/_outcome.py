@@ -13,7 +13,7 @@ import math
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history._heldout import _error, _metric_for
 from probes.history._models import HeldOutCheck, History, HistoryAnalysis, Need, Series
-from rules.judgements import held_out_large
+from rules.judgements import held_out_large, loss_large
 from rules.questions import QUESTIONS
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
@@ -67,12 +67,13 @@ def train_answer(a: HistoryAnalysis) -> tuple[AnswerValue | None, str]:
     if ratio is not None:
         rule = f"(rule: >= {TRAIN_LARGE:.0%} large, <= {TRAIN_SMALL:.0%} small)"
         text = f"final training loss {t.final_level:.4g}{floor} is {ratio:.0%} of the baseline {a.baseline.value:.4g} {rule}"
-        if ratio >= TRAIN_LARGE:
+        verdict = loss_large(t.final_level, a.baseline.value or 0.0, a.baseline.floor or 0.0).verdict
+        if verdict == "yes":
             return (
                 "yes",
                 f"train_loss_large = yes: {text}; the model does little better than a trivial predictor",
             )
-        if ratio <= TRAIN_SMALL:
+        if verdict == "no":
             return "no", f"train_loss_large = no: {text}"
         return "unsure", f"train_loss_large = unsure: {text}; whether that is large depends on your task"
     if t.first is not None and t.first > 0:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 from xml.sax.saxutils import escape
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8c564b", "#e377c2")
@@ -49,17 +48,6 @@ class Level:
 
 
 CHAR_W = 6.6  # an upper bound on a character's width at font-size 11 (sans-serif), for layout
-
-
-class _SeriesLike(Protocol):
-    name: str
-    steps: list[float]
-    values: list[float]
-
-
-def curves_from(series: Iterable[_SeriesLike]) -> list[Curve]:
-    """Curves from anything with name/steps/values (probes.history.Series)."""
-    return [Curve(s.name, s.steps, s.values) for s in series]
 
 
 # -- scales ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from probes.measure import (
 from probes.setup import Setup
 from probes.stability import StepRule
 from probes.training import TrainedModel
+from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, gradient_small
 
 
 def curvature_probe(
@@ -34,8 +35,8 @@ def curvature_probe(
     *,
     samples: int | str = 2048,
     mode: str = "eval",
-    gradient_threshold: float = 1e-3,
-    negative_threshold: float = 1e-3,
+    gradient_threshold: float = GRADIENT_ZERO,
+    negative_threshold: float = NEGATIVE_FRACTION,
     max_hvp: int | None = None,
     exact_limit: int | None = None,
     tolerance: float | None = None,
@@ -129,7 +130,7 @@ def _yes_no(value: bool | None) -> AnswerValue:
 
 def answers(m: CurvatureMeasurement) -> dict[str, AnswerValue]:
     return {
-        "gradient_norm_small": _yes_no(m.gradient_norm < m.gradient_threshold),
+        "gradient_norm_small": gradient_small(m.gradient_norm, m.gradient_threshold).verdict,
         "hessian_negative_eigenvalue": _yes_no(m.hessian_negative),
         "learning_rate_exceeds_stability": _yes_no(m.stability["exceeds"]),
     }

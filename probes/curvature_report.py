@@ -12,6 +12,7 @@ from typing import Any, Literal
 import torch
 
 from probes.hessian import LanczosResult, SpectrumShares
+from rules.judgements import gradient_small
 
 Classification = Literal["not_at_critical_point", "saddle_point", "local_minimum_like", "undetermined"]
 
@@ -228,7 +229,7 @@ def classify(gradient_small: bool, negative: bool | None) -> Classification:
 
 def describe(m: CurvatureMeasurement, total_samples: int | None = None) -> tuple[list[str], list[str]]:
     """Each decision rule written out with its numbers, and the caveats that apply."""
-    small = m.gradient_norm < m.gradient_threshold
+    small = gradient_small(m.gradient_norm, m.gradient_threshold).verdict == "yes"
     radius = max(abs(m.lambda_max), abs(m.lambda_min))
     batches = f" ({m.batches} batches of up to {m.batch_size}, graph {m.graph})" if m.batches > 1 else ""
     rules = [

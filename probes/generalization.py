@@ -39,11 +39,10 @@ from probes.baselines import (
 from probes.context import ProbeContext
 from probes.setup import DataLike, Setup, as_dataset, tensors
 from probes.training import TrainedModel, train_model
+from rules.judgements import GAP_Z, held_out_large
 
-# A gap counts only beyond Z standard errors of the two losses (one-sided, about 0.1% by chance)...
-Z = 3.0
-# ...and only when it is material: at least a tenth of the trivial loss on that split.
-GAP_FRACTION = 0.1
+# The train-vs-test AUC counts as shifted beyond Z standard errors of 0.5 (the held-out rule's Z).
+Z = GAP_Z
 CHUNKS = 50
 HOLDOUT_FRACTION = 0.2
 TWO_SAMPLE_MAX = 1000  # inputs per side for the train-vs-test classifier
@@ -86,30 +85,11 @@ def split_loss(
 
 
 def decide_split(split: SplitLoss, train: SplitLoss, target: float | None) -> tuple[AnswerValue, str]:
-    """Is this split's loss large? The rule is the same for test and validation data."""
-    head = f"{split.name} loss {split.loss:.4g} (± {split.se:.2g}) vs training {train.loss:.4g} (± {train.se:.2g})"
-    if target is not None:
-        above = split.loss > target
-        return ("yes" if above else "no"), (
-            f"{head}: your target_loss {target:.4g} decides -> {'large' if above else 'not large'}"
-        )
-    frac = split.fraction
-    if frac >= LARGE_FRACTION:
-        return "yes", (
-            f"{head}: {frac:.1%} of the trivial loss {split.trivial:.4g} (>= {LARGE_FRACTION:.0%}) -> large"
-        )
-    gap = split.loss - train.loss
-    noise = Z * math.hypot(split.se, train.se)
-    material = GAP_FRACTION * split.trivial
-    detail = (
-        f"{head}: gap {gap:.4g}; material at >= {GAP_FRACTION:.0%} of the trivial loss = {material:.4g}, "
-        f"beyond noise at > {Z:g} standard errors = {noise:.4g}"
+    """Is this split's loss large? The one rule for held-out losses (rules/judgements.py)."""
+    j = held_out_large(
+        split.loss, train.loss, split.trivial, split.se, train.se, target=target, name=split.name
     )
-    if gap >= material and gap > noise:
-        return "yes", f"{detail} -> large"
-    if gap >= material:
-        return "unsure", f"{detail} -> material but within noise: too few {split.name} samples to tell"
-    return "no", f"{detail} -> not large"
+    return j.verdict, j.reason
 
 
 # -- the validation split ----------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from probes.spectrum import spectral_density
 from probes.stability import StepRule, stability_check
 from probes.threads import limit_threads
 from probes.training import checked_loss
+from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, eigenvalue_negative, gradient_small
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ESCAPE_STEPS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -217,8 +218,8 @@ def measure_curvature(
     *,
     samples: int | str | None = 2048,
     mode: str = "eval",
-    gradient_threshold: float = 1e-3,
-    negative_threshold: float = 1e-3,
+    gradient_threshold: float = GRADIENT_ZERO,
+    negative_threshold: float = NEGATIVE_FRACTION,
     max_hvp: int | None = None,
     exact_limit: int | None = None,
     tolerance: float | None = None,
@@ -285,7 +286,7 @@ def measure_curvature(
                 f"the loss at the measured point is {operator.loss} (gradient norm {gradient_norm}) "
                 f"on {count} samples in {mode} mode"
             )
-        small = gradient_norm < gradient_threshold
+        small = gradient_small(gradient_norm, gradient_threshold).verdict == "yes"
         settled = decision_test(small, negative_threshold, tolerance) if goal == "decide" else None
         try:
             spectrum = _spectrum(
@@ -535,7 +536,7 @@ def _assemble(
     radius = max(abs(spectrum.lambda_max), abs(spectrum.lambda_min))
     tau = negative_threshold * radius
     lz = spectrum.lanczos
-    clearly_negative = spectrum.lambda_min < -tau
+    clearly_negative = eigenvalue_negative(spectrum.lambda_min, radius, negative_threshold).verdict == "yes"
     decided_no = lz is not None and lz.settled is not None and lz.settled.startswith("no clearly")
     # Ritz values interlace the spectrum, so a negative Ritz value is proof even before convergence;
     # a non-negative one is proof of the opposite only once converged (or settled by the decision test)
@@ -545,7 +546,7 @@ def _assemble(
     else:
         assert lz is not None
         shares = consistent_shares(estimated_spectrum_shares(lz, tau), negative, operator.dim)
-    small = gradient_norm < gradient_threshold
+    small = gradient_small(gradient_norm, gradient_threshold).verdict == "yes"
     return CurvatureMeasurement(
         loss=operator.loss,
         gradient_norm=gradient_norm,

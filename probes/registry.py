@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
+
 if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
     from probes.base import ProbeOutcome
     from probes.context import ProbeContext
@@ -157,11 +159,13 @@ PROBES: dict[str, ProbeSpec] = {
                     "add the eigenvalue density, the Hessian trace and the estimated negative share",
                 ),
                 ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
-                ProbeOption("gradient_threshold", float, 1e-3, "gradient norm below this counts as zero"),
+                ProbeOption(
+                    "gradient_threshold", float, GRADIENT_ZERO, "gradient norm below this counts as zero"
+                ),
                 ProbeOption(
                     "negative_threshold",
                     float,
-                    1e-3,
+                    NEGATIVE_FRACTION,
                     "lambda_min below -this*|lambda_max| is clearly negative",
                 ),
                 ProbeOption(

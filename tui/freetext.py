@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from rules.judgements import gradient_small, held_out_large, loss_large
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 from tui.vocabulary import (
     COUNT_UNITS,
@@ -55,10 +56,6 @@ QUESTION_ORDER: tuple[str, ...] = (
 # in between the user decides. Shown with the numbers; the user confirms before anything is sent.
 LARGE_FRACTION_OF_BASELINE = LOSS_LARGE_FRACTION
 SMALL_FRACTION_OF_BASELINE = LOSS_SMALL_FRACTION
-# HW2-2's convention: a gradient norm below this counts as zero.
-GRADIENT_ZERO = 1e-3
-# "Large" for held-out data against the training loss: 20% above it (the generalization gap).
-LARGE_GAP_RATIO = 1.2
 
 
 @dataclass(frozen=True)
@@ -292,15 +289,8 @@ def _number_claims(m: Measurements) -> tuple[list[Claim], list[str]]:
                 f"is a {name} loss of {fmt(value)} large? Tell me the training loss or your target loss"
             )
     if m.gradient_norm is not None:
-        small = m.gradient_norm < GRADIENT_ZERO
-        claims.append(
-            Claim(
-                "gradient_norm_small",
-                "yes" if small else "no",
-                f"{fmt(m.gradient_norm)} is {'below' if small else 'not below'} {GRADIENT_ZERO:g}, "
-                "the homework's threshold for zero",
-            )
-        )
+        j = gradient_small(m.gradient_norm)
+        claims.append(Claim("gradient_norm_small", j.verdict, j.reason))
     if m.learning_rate is not None and m.lambda_max is not None and m.lambda_max > 0:
         limit = 2 / m.lambda_max
         above = m.learning_rate > limit
@@ -316,48 +306,46 @@ def _number_claims(m: Measurements) -> tuple[list[Claim], list[str]]:
 
 
 def _train_claim(m: Measurements) -> Claim | None:
+    """The one rule for a loss against the trivial loss (rules/judgements.py); the grey zone asks."""
     assert m.train_loss is not None
     if m.target is not None:
-        large = m.train_loss > m.target
-        word = "above" if large else "at or below"
-        return Claim(
-            "train_loss_large",
-            "yes" if large else "no",
-            f"{fmt(m.train_loss)} is {word} your target {fmt(m.target)}",
-        )
+        j = loss_large(m.train_loss, math.nan, target=m.target)
+        return Claim("train_loss_large", j.verdict, j.reason)
     reference = m.reference()
-    if reference is None:
+    if reference is None or reference[0] <= 0:
         return None
     base, label = reference
-    if base <= 0:
-        return None
-    ratio = m.train_loss / base
-    if ratio >= LARGE_FRACTION_OF_BASELINE:
-        value, rule = "yes", f"{LARGE_FRACTION_OF_BASELINE:.0%} or more of the trivial loss is large"
-    elif ratio <= SMALL_FRACTION_OF_BASELINE:
-        value, rule = "no", f"{SMALL_FRACTION_OF_BASELINE:.0%} or less of the trivial loss is small"
-    else:
+    j = loss_large(m.train_loss, base)
+    if j.verdict == "unsure":
         return None  # the grey zone: the caller asks
-    return Claim("train_loss_large", value, f"{fmt(m.train_loss)} is {ratio:.0%} of {label}; {rule}")
+    rule = (
+        f"{LARGE_FRACTION_OF_BASELINE:.0%} or more of the trivial loss is large"
+        if j.verdict == "yes"
+        else f"{SMALL_FRACTION_OF_BASELINE:.0%} or less of the trivial loss is small"
+    )
+    return Claim(
+        "train_loss_large",
+        j.verdict,
+        f"{fmt(m.train_loss)} is {j.numbers['fraction']:.0%} of {label}; {rule}",
+    )
 
 
 def _held_out_claim(value: float, qid: str, name: str, m: Measurements) -> Claim | None:
-    if m.target is not None:
-        large = value > m.target
-        word = "above" if large else "at or below"
-        return Claim(
-            qid, "yes" if large else "no", f"{name} {fmt(value)} is {word} your target {fmt(m.target)}"
-        )
-    if m.train_loss is None or m.train_loss <= 0:
+    """The one held-out rule (rules/judgements.py): against the trivial loss when the user gave a
+    baseline or a number of classes, else against the training loss; its grey zone asks."""
+    if m.target is None and (m.train_loss is None or m.train_loss <= 0):
         return None
-    ratio = value / m.train_loss
-    large = ratio >= LARGE_GAP_RATIO
-    return Claim(
-        qid,
-        "yes" if large else "no",
-        f"{name} {fmt(value)} is {ratio:.2f}x the training loss {fmt(m.train_loss)}; "
-        f"{LARGE_GAP_RATIO:.1f}x or more counts as large",
+    reference = m.reference()
+    j = held_out_large(
+        value,
+        m.train_loss if m.train_loss is not None else math.nan,
+        trivial=reference[0] if reference else None,
+        target=m.target,
+        name=name,
     )
+    if j.verdict == "unsure":
+        return None
+    return Claim(qid, j.verdict, j.reason)
 
 
 # -- the one entry point ---------------------------------------------------------------------------

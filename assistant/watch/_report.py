@@ -24,6 +24,7 @@ from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history import history_outcome
 from probes.live import Sharpness
+from rules.judgements import gradient_small
 
 if TYPE_CHECKING:
     from assistant.watch._run import Run
@@ -123,7 +124,7 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
         answers["learning_rate_exceeds_stability"] = value
         rules.append(rule)
     if end is not None:
-        answers["gradient_norm_small"] = _yes_no(end.gradient_norm < end.gradient_threshold)
+        answers["gradient_norm_small"] = gradient_small(end.gradient_norm, end.gradient_threshold).verdict
         answers["hessian_negative_eigenvalue"] = _yes_no(end.hessian_negative)
         rules.append(
             f"at the end (step {end.step:g}): gradient norm {end.gradient_norm:.3g} "

@@ -72,13 +72,6 @@ def final_level(steps: Array, values: Array, fraction: float = 0.1) -> float | N
     return float(np.median(tail))
 
 
-def robust_noise(values: Array, level: Array) -> float:
-    """Standard deviation around the local level, estimated from the median absolute deviation."""
-    if len(values) < 3:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values - level)))
-
-
 def diff_noise(values: Array) -> float:
     """Point-to-point noise from second differences: a steady trend (linear or exponential) barely
     contributes, a zig-zag does. Scaled so i.i.d. Gaussian noise of deviation sigma gives sigma."""

@@ -13,6 +13,7 @@ import math
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history._heldout import _error, _metric_for
 from probes.history._models import HeldOutCheck, History, HistoryAnalysis, Need, Series
+from rules.judgements import held_out_large, loss_large
 from rules.questions import QUESTIONS
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
@@ -23,10 +24,7 @@ TRAIN_SMALL = LOSS_SMALL_FRACTION
 FELL_TO = 0.20  # no baseline: a loss that fell to <= 20% of where it started is not large
 RISE_GL = 10.0  # held-out loss >= 10% above its best...
 RISE_ABS = 0.05  # ...and risen by >= 5% of the scale: it is rising
-# the gap to the training loss: large when >= 1.5x the training loss and >= 15% of the scale above it;
-# small when < 1.4x or < 7.5% of the scale above it; in between the history cannot tell
-GAP_ABS, GAP_RATIO = 0.15, 1.5
-SMALL_GAP_ABS, SMALL_GAP_RATIO = 0.075, 1.4
+# the gap to the training loss is judged by the one held-out rule, rules/judgements.held_out_large
 CONFIDENT_ACCURACY = 0.90
 LR_RULE = "(rule: the largest rise of the smoothed training loss >= 10% of the scale and >= 20% of its level, while the LR is >= 80% of a peak at least 2x its lowest)"
 _QUESTION_IDS = {
@@ -69,12 +67,13 @@ def train_answer(a: HistoryAnalysis) -> tuple[AnswerValue | None, str]:
     if ratio is not None:
         rule = f"(rule: >= {TRAIN_LARGE:.0%} large, <= {TRAIN_SMALL:.0%} small)"
         text = f"final training loss {t.final_level:.4g}{floor} is {ratio:.0%} of the baseline {a.baseline.value:.4g} {rule}"
-        if ratio >= TRAIN_LARGE:
+        verdict = loss_large(t.final_level, a.baseline.value or 0.0, a.baseline.floor or 0.0).verdict
+        if verdict == "yes":
             return (
                 "yes",
                 f"train_loss_large = yes: {text}; the model does little better than a trivial predictor",
             )
-        if ratio <= TRAIN_SMALL:
+        if verdict == "no":
             return "no", f"train_loss_large = no: {text}"
         return "unsure", f"train_loss_large = unsure: {text}; whether that is large depends on your task"
     if t.first is not None and t.first > 0:
@@ -159,37 +158,37 @@ def held_out_answer(
         text = f"{c.name} ends at {c.final_value:.4g}, {ratio:.0%} of the baseline {a.baseline.value:.4g}"
         return "yes", f"{q} = yes: {text}: no better than a trivial predictor{beside}"
     rise = c.final_value - (c.best_value if c.best_value is not None else c.final_value)
+    # a curve fact the static numbers lack: the held-out loss climbed back up from its best
     rising = (c.generalization_loss or 0) >= RISE_GL and rise >= RISE_ABS * s
-    gap, gap_ratio = c.gap_final, c.gap_ratio
-    gap_big = gap is not None and gap_ratio is not None and gap >= GAP_ABS * s and gap_ratio >= GAP_RATIO
-    gap_small = gap is not None and (
-        gap < SMALL_GAP_ABS * s or (gap_ratio is not None and gap_ratio < SMALL_GAP_RATIO)
-    )
     facts = [
         f"{c.name} ends at {c.final_value:.4g}, best {_fmt(c.best_value)} at {_where(c.best_step, c.best_epoch)}, GL {c.generalization_loss:.1f}%"
     ]
-    if gap is not None:
-        times = f", x{gap_ratio:.2f}" if gap_ratio is not None else ""
-        facts.append(f"{gap:+.4g} from the training loss {_fmt(c.train_level_final)}{times}")
-    rule = (
-        f"(rule: large if GL >= {RISE_GL:g}% and risen >= {RISE_ABS:.0%} of the scale {s:.4g}, or >= {GAP_RATIO:g}x "
-        f"the training loss and >= {GAP_ABS:.0%} of the scale above it; small if < {SMALL_GAP_RATIO:g}x or < {SMALL_GAP_ABS:.1%} of the scale above it)"
-    )
-    text = "; ".join(facts) + " " + rule
-    if rising or gap_big:
-        return "yes", f"{q} = yes: {text}{beside}"
-    if gap is None and ratio is None:
-        return "unsure", f"{q} = unsure: {text}; no training curve or baseline to compare with"
-    # below the "large" line and no real gap to a small training loss: not large (the gap rules above
-    # are what tells a held-out curve from the training curve)
-    if not gap_small and (ratio is None or ratio >= TRAIN_LARGE):
-        return "unsure", f"{q} = unsure: {text}: between the rules"
+    rule = f"(rule: large if GL >= {RISE_GL:g}% and risen >= {RISE_ABS:.0%} of the scale {s:.4g}"
+    if rising:
+        return "yes", f"{q} = yes: {'; '.join(facts)} {rule}){beside}"
+    if c.train_level_final is None:
+        if ratio is None:
+            return (
+                "unsure",
+                f"{q} = unsure: {'; '.join(facts)}; no training curve or baseline to compare with",
+            )
+    else:
+        # the one held-out rule (rules/judgements.py), on the losses above the label-smoothing floor
+        floor = a.baseline.floor or 0.0
+        trivial = a.baseline.value - floor if ratio is not None and a.baseline.value is not None else None
+        j = held_out_large(
+            c.final_value - floor, c.train_level_final - floor, trivial=trivial, name=c.name, scale=s
+        )
+        facts.append(j.reason)
+        if j.verdict != "no":
+            return j.verdict, f"{q} = {j.verdict}: {'; '.join(facts)}{beside}"
+    text = "; ".join(facts)
     if train is None and ratio is None:
         return (
             None,
             f"{q}: left open: {text}; it is as large as the training loss, which is not judged yet (no baseline)",
         )
-    if train != "no" and (ratio is None or ratio >= TRAIN_LARGE):
+    if train != "no" and ratio is None:
         # no gap, but the training loss itself is large or unclear: the held-out loss is just as large
         return (
             train,

@@ -8,7 +8,6 @@ Keras writes one dense row per epoch starting with `epoch`. Columns are found by
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterable
 
@@ -126,9 +125,3 @@ def _read_csv(lines: Iterable[str], source: str, delimiter: str) -> History:
         notes=[f"{rows} rows, loss columns: {', '.join(loss_columns)}"],
         warnings=warnings,
     )
-
-
-def read_csv_text(text: str, source: str) -> History:
-    lines = text.splitlines()
-    delimiter = pick_delimiter(lines) or ","
-    return read_csv(io.StringIO(text), source, delimiter)

@@ -34,6 +34,7 @@ from probes.base import ProbeError
 from probes.curvature_report import Classification, classify
 from probes.hessian import HessianOperator, LanczosResult, lanczos
 from probes.stability import StepRule, stability_check
+from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, eigenvalue_negative, gradient_small
 
 LossClosure = Callable[[], torch.Tensor]
 NamedParameters = Sequence[tuple[str, torch.Tensor]]
@@ -316,8 +317,8 @@ def end_point(
     loss_fn: LossClosure,
     *,
     step: float,
-    gradient_threshold: float = 1e-3,
-    negative_threshold: float = 1e-3,
+    gradient_threshold: float = GRADIENT_ZERO,
+    negative_threshold: float = NEGATIVE_FRACTION,
     max_hvp: int = 40,
     tolerance: float = 1e-3,
     mode: str = "eval",
@@ -335,7 +336,7 @@ def end_point(
             operator.release()
     radius = max(abs(result.lambda_max), abs(result.lambda_min))
     # Ritz values interlace the spectrum: a clearly negative one is proof, even unconverged
-    clearly_negative = result.lambda_min < -negative_threshold * radius
+    clearly_negative = eigenvalue_negative(result.lambda_min, radius, negative_threshold).verdict == "yes"
     negative = True if clearly_negative else (False if result.converged else None)
     return EndPoint(
         step=step,
@@ -349,7 +350,7 @@ def end_point(
         gradient_threshold=gradient_threshold,
         negative_threshold=negative_threshold,
         hessian_negative=negative,
-        classification=classify(gradient_norm < gradient_threshold, negative),
+        classification=classify(gradient_small(gradient_norm, gradient_threshold).verdict == "yes", negative),
         seconds=time.perf_counter() - started,
         parameters=operator.dim,
     )

@@ -5,21 +5,39 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from rules.findings import FINDINGS
-from rules.flowchart import RULES
-from rules.questions import QUESTIONS
-from rules.schema import (
-    ANSWER_VALUES,
-    UNANSWERED,
-    AnswerValue,
-    Ask,
-    Conclude,
-    Condition,
-    Finding,
-    Question,
-    Rule,
+# The knowledge base loads on first use (PEP 562 `__getattr__` below), not when a submodule such as
+# `rules.judgements` is imported: `traindoc --help` reads the probes' option defaults from
+# rules.judgements and must not pay for building and validating the flowchart (tests/public/test_startup.py).
+if TYPE_CHECKING:
+    from rules.schema import (
+        ANSWER_VALUES,
+        UNANSWERED,
+        AnswerValue,
+        Ask,
+        Conclude,
+        Condition,
+        Finding,
+        Question,
+        Rule,
+    )
+
+    KNOWLEDGE: Knowledge
+_SCHEMA_NAMES = frozenset(
+    {
+        "ANSWER_VALUES",
+        "UNANSWERED",
+        "AnswerValue",
+        "Ask",
+        "Conclude",
+        "Condition",
+        "Finding",
+        "Question",
+        "Rule",
+    }
 )
 
 __all__ = [
@@ -52,6 +70,8 @@ class Knowledge:
     def build(
         cls, questions: tuple[Question, ...], findings: tuple[Finding, ...], rules: tuple[Rule, ...]
     ) -> Knowledge:
+        from rules.schema import ANSWER_VALUES, Ask
+
         q = {item.id: item for item in questions}
         f = {item.id: item for item in findings}
         if len(q) != len(questions) or len(f) != len(findings):
@@ -72,7 +92,20 @@ class Knowledge:
         return cls(questions=q, findings=f, rules=rules)
 
 
-KNOWLEDGE = Knowledge.build(QUESTIONS, FINDINGS, RULES)
+def __getattr__(name: str) -> Any:
+    if name == "KNOWLEDGE":
+        from rules.findings import FINDINGS
+        from rules.flowchart import RULES
+        from rules.questions import QUESTIONS
+
+        value: Any = Knowledge.build(QUESTIONS, FINDINGS, RULES)  # validated here, on first use
+    elif name in _SCHEMA_NAMES:
+        value = getattr(importlib.import_module("rules.schema"), name)
+    else:
+        raise AttributeError(f"module 'rules' has no attribute {name!r}")
+    globals()[name] = value  # later uses skip this function
+    return value
+
 
 # marks this folder as traindoc's own package (checked at start-up: traindoc/_packages.py)
 __traindoc__ = True

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from assistant.errors import ServiceUnavailable, TraindocError
+from assistant.errors import EngineError, ServiceUnavailable, TraindocError
 from assistant.store import StorageUnavailable
 from probes.base import ProbeError, ProbeOutOfMemory
 
@@ -34,8 +34,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal)
 
 
-# errors whose messages are written for clients (no paths, no engine text); any other 5xx is ours
-_CLIENT_SAFE_5XX = (ServiceUnavailable, StorageUnavailable)
+# errors whose messages are written for clients (no paths, no engine text); any other 5xx is ours.
+# EngineError's message is one fixed sentence; the engine logs its details (traindoc.engine)
+_CLIENT_SAFE_5XX = (ServiceUnavailable, StorageUnavailable, EngineError)
 
 
 async def _traindoc(_: Request, exc: TraindocError) -> JSONResponse:

@@ -132,6 +132,12 @@ class TraindocApp(App[None]):
                 "Set the current measurement's options (depths, seeds, samples), defaults shown",
                 chat.action_probe_options,
             )
+        if chat.check_action("try_remedies", ()):
+            yield SystemCommand(
+                "Try the remedies (t)",
+                "Train the lecture's fixes for the diagnosis on your setup and show before and after",
+                chat.action_try_remedies,
+            )
         yield SystemCommand("Help", "Every key and what you can type", self.action_help)
         if self.conversation.sources.setup or self.conversation.sources.history:
             yield SystemCommand(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from assistant.models import Answer, Finding, QuestionPublic, Report
+from assistant.models import Answer, Disagreement, Finding, QuestionPublic, Report
 from probes.registry import PROBES
 from rules import KNOWLEDGE
 from tui.evidence import evidence_markdown
@@ -21,7 +21,9 @@ EntryKind = Literal["assistant", "user", "finding", "summary", "note"]
 HISTORY_ANSWERS: frozenset[str] = frozenset(
     {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
 )
-SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "generalization"})
+SETUP_PROBES: frozenset[str] = frozenset(
+    {"baselines", "depth", "curvature", "generalization", "learning_rate"}
+)
 PROBES_WITH_OPTIONS: frozenset[str] = frozenset(name for name, spec in PROBES.items() if spec.options)
 
 
@@ -92,6 +94,25 @@ def answer_markdown(answer: Answer, *, repeat: bool = False) -> str:
     return text
 
 
+def disagreement_text(d: Disagreement, report: Report | None = None) -> str:
+    """Issue 10, in plain words: the question's text, what the user answered, what was measured."""
+    if d.source.value == "history":
+        by = "your training history" + (f" ({d.probe})" if d.probe else "")
+    else:
+        by = f"the {d.probe} probe" if d.probe else "a measurement"
+    text = (
+        f"To “{question_text(d.question, report)}” you answered **{display_value(d.value)}**; "
+        f"{by} measured **{display_value(d.measured)}**"
+    )
+    return text + (f": {d.summary}" if d.summary else ".")
+
+
+def finding_disagreements(finding: Finding, report: Report) -> list[str]:
+    """The disagreements on the answers this finding's chain used."""
+    used = {q for reason in finding.because for q in reason.answers}
+    return [disagreement_text(d, report) for d in report.disagreements if d.question in used]
+
+
 def _finding_position(finding: Finding, order: list[str]) -> int:
     """After the last answer the finding's chain used (so it appears where it was reached)."""
     used = [order.index(q) for reason in finding.because for q in reason.answers if q in order]
@@ -117,6 +138,10 @@ def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
                 question=qid,
             )
         )
+        for d in report.disagreements:
+            if d.question == qid:
+                note = disagreement_text(d, report) + " I kept your answer; press **c** to change it."
+                entries.append(Entry(f"disagree:{qid}", "note", note, question=qid))
         if answer.evidence is not None and answer.source.value != "user" and answer.evidence not in shown:
             shown.append(answer.evidence)
             details = evidence_markdown(answer.evidence)

@@ -97,7 +97,7 @@ def answer_markdown(answer: Answer, *, repeat: bool = False) -> str:
 def disagreement_text(d: Disagreement, report: Report | None = None) -> str:
     """Issue 10, in plain words: the question's text, what the user answered, what was measured."""
     if d.source.value == "history":
-        by = "your training history" + (f" ({d.probe})" if d.probe else "")
+        by = "your training history" + (f" ({d.probe})" if d.probe and d.probe != "history" else "")
     else:
         by = f"the {d.probe} probe" if d.probe else "a measurement"
     text = (

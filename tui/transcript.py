@@ -153,6 +153,36 @@ def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
     return entries
 
 
+def history_needs(report: Report, question: str) -> list[dict[str, object]]:
+    """What a history reader said would settle `question` (its outcome's data["needs"]), e.g. the
+    number of classes for the training loss when the file does not show it."""
+    answers = [*report.answers.values(), *report.inactive_answers.values()]
+    for answer in answers:
+        ev = answer.evidence
+        if ev is None or answer.source.value != "history" or not isinstance(ev.data, dict):
+            continue
+        needs = ev.data.get("needs")
+        if isinstance(needs, list):
+            found = [n for n in needs if isinstance(n, dict) and n.get("question") == question]
+            if found:
+                return found
+    return []
+
+
+def needs_markdown(needs: list[dict[str, object]]) -> str:
+    """The chat's request for the missing fact, in words the free-text box understands."""
+    need = needs[0]
+    why = str(need.get("why") or "").rstrip(".")
+    ask = (
+        "How many classes does your model predict? Type it with the final training loss, e.g. "
+        "**train loss 1.03, 3 classes**, and I'll compare the loss with what guessing would score "
+        "(ln C); or answer yes / no if you know."
+        if need.get("fact") == "classes"
+        else "Answer yes / no if you know, or type the losses you see."
+    )
+    return f"_Your training history can't settle this on its own{': ' + why if why else ''}._ {ask}"
+
+
 def _closing(report: Report, sources: Sources) -> list[Entry]:
     current = current_question(report)
     if current is None:
@@ -184,6 +214,9 @@ def _closing(report: Report, sources: Sources) -> list[Entry]:
             offer = offer.rstrip("_") + " **o** sets its options._"
     elif how == "history":
         offer = "\n\n_Not sure? Press **m** and I will read it from your training history._"
+    needs = history_needs(report, current.id) if sources.history else []
+    if needs:  # the history was read and left this open: say what would settle it, not "press m"
+        offer = "\n\n" + needs_markdown(needs)
     out.append(Entry(f"ask:{current.id}", "assistant", f"**{current.text}**{offer}", question=current.id))
     return out
 

@@ -174,9 +174,9 @@ def needs_markdown(needs: list[dict[str, object]]) -> str:
     need = needs[0]
     why = str(need.get("why") or "").rstrip(".")
     ask = (
-        "How many classes does your model predict? Type it with the final training loss, e.g. "
-        "**train loss 1.03, 3 classes**, and I'll compare the loss with what guessing would score "
-        "(ln C); or answer yes / no if you know."
+        "How many classes does your model predict? Type it, e.g. **3 classes** (or **baseline 1.1**, "
+        "the loss of a trivial predictor), and I'll read the history again and compare its loss with "
+        "what guessing would score (ln C); or answer yes / no if you know."
         if need.get("fact") == "classes"
         else "Answer yes / no if you know, or type the losses you see."
     )

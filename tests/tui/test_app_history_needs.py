@@ -36,6 +36,24 @@ async def test_the_chat_asks_for_the_class_count_and_the_answer_follows(
         asked = [m.source for m in app.screen.query(ChatMessage) if m.id == "ask-train_loss_large"]
         assert len(asked) == 1 and "How many classes" in asked[0], asked
         await pilot.press("i")
+        await pilot.press(*"3 classes")
+        await pilot.press("enter")
+        await pilot.pause()
+        await idle(pilot)  # the history read again with the class count
+        answer = app.chat.report.answers["train_loss_large"]
+        assert answer.value == "yes" and answer.source.value == "history"  # 1.033 / ln 3 = 94%
+        assert app.chat.current is not None and app.chat.current.id != "train_loss_large"
+
+
+async def test_a_typed_loss_with_the_class_count_is_the_users_answer(
+    make_app: Callable[..., TraindocApp],
+) -> None:
+    app = make_app(history=str(RUN))
+    async with app.run_test(size=(110, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("a")
+        await idle(pilot)
+        await pilot.press("i")
         await pilot.press(*"train loss 1.033, 3 classes")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")

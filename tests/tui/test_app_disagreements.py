@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from rules import KNOWLEDGE
 from tests.conftest import REAL_HISTORIES
 from tests.tui.conftest import idle, ready, wait_for
@@ -19,6 +21,7 @@ from tui.screens.change_answer import ChangeAnswerScreen
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.finding_card import FindingCard
 
+pytestmark = pytest.mark.slow  # a history read in a spawned child per apply: 20-40 s on 2 shared cores
 RUN = next(REAL_HISTORIES.glob("hf_trainer_state/*ResultsEtape3*"))
 
 

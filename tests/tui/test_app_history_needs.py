@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import REAL_HISTORIES
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chat_message import ChatMessage
 
+pytestmark = pytest.mark.slow  # a history read in a spawned child per apply: 20-40 s on 2 shared cores
 RUN = next(REAL_HISTORIES.glob("hf_trainer_state/MohamedYoussef06*"))
 
 

@@ -156,11 +156,14 @@ class TraindocClient:
             self._request("GET", f"/sessions/{_seg(session_id)}/report").content
         )
 
-    def apply_history(self, session_id: str, history: str) -> SessionPublic:
+    def apply_history(
+        self, session_id: str, history: str, *, classes: int | None = None, baseline: float | None = None
+    ) -> SessionPublic:
+        """`classes` / `baseline`: facts the file may not show, which settle the training-loss question."""
+        body: dict[str, Any] = {"history": history}
+        body |= {k: v for k, v in (("classes", classes), ("baseline", baseline)) if v is not None}
         # reading a history can take a while (an MLflow server, a large file): no short timeout
-        return self._session(
-            "POST", f"/sessions/{_seg(session_id)}/history", json={"history": history}, timeout=None
-        )
+        return self._session("POST", f"/sessions/{_seg(session_id)}/history", json=body, timeout=None)
 
     def apply_outcome(
         self, session_id: str, outcome: ProbeOutcome, *, source: str = "probe", notes: list[str] | None = None

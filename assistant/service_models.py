@@ -89,6 +89,9 @@ class AnswerChange(_Request):
 
 class HistoryApply(_Request):
     history: str = Field(max_length=64, description="a history NAME registered on the server")
+    # facts the file may not show, which settle the training-loss question (the outcome's `needs`)
+    classes: int | None = Field(None, ge=2, le=1_000_000, description="number of classes (baseline ln C)")
+    baseline: float | None = Field(None, gt=0, description="the loss of a trivial predictor, if known")
 
 
 class OutcomeApply(_Request):

@@ -74,7 +74,7 @@ QUESTIONS: tuple[Question, ...] = (
             "Plain gradient descent is unstable along a direction whose curvature exceeds 2 / learning "
             "rate: the loss oscillates or diverges there."
         ),
-        probe="curvature",
+        probe="learning_rate",
         asked=False,
         lecture="Adaptive learning rate: training stuck is not small gradient",
     ),

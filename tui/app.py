@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 LIGHT, DARK = "textual-light", "textual-dark"
 
 
+def _start_resource_tracker() -> None:
+    """The service reads a history in a spawned child, whose start needs multiprocessing's resource
+    tracker; starting the tracker passes it sys.stderr's fd, and while a Textual app runs sys.stderr is
+    Textual's capture, whose fileno() is -1: the spawn fails ("bad value(s) in fds_to_keep", a 500).
+    Started here, before the app replaces stderr, the tracker is reused by every later spawn."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
 def settings_path() -> Path:
     """Where the TUI keeps its own preferences (the theme); next to the session database."""
     home = os.environ.get("TRAINDOC_HOME") or str(Path.home() / ".local" / "share" / "traindoc")
@@ -54,6 +64,8 @@ class TraindocApp(App[None]):
         remember_theme: bool = True,
     ) -> None:
         super().__init__()
+        if history:  # see _start_resource_tracker
+            _start_resource_tracker()
         self.client = client
         self.conversation = Conversation(client, setup=setup, history=history)
         self.resume = resume
@@ -131,6 +143,12 @@ class TraindocApp(App[None]):
                 "Probe options",
                 "Set the current measurement's options (depths, seeds, samples), defaults shown",
                 chat.action_probe_options,
+            )
+        if chat.check_action("try_remedies", ()):
+            yield SystemCommand(
+                "Try the remedies (t)",
+                "Train the lecture's fixes for the diagnosis on your setup and show before and after",
+                chat.action_try_remedies,
             )
         yield SystemCommand("Help", "Every key and what you can type", self.action_help)
         if self.conversation.sources.setup or self.conversation.sources.history:

@@ -118,10 +118,11 @@ class Conversation:
 
     # -- measuring ----------------------------------------------------------------------------
 
-    def apply_history(self) -> SessionPublic:
+    def apply_history(self, *, classes: int | None = None, baseline: float | None = None) -> SessionPublic:
+        """`classes` / `baseline`: facts the user told that the file does not show (its `needs`)."""
         if self.sources.history is None:
             raise InputError("no training history is loaded (start with traindoc --history PATH)")
-        return self.client.apply_history(self._id(), self.sources.history)
+        return self.client.apply_history(self._id(), self.sources.history, classes=classes, baseline=baseline)
 
     def mark_failed(self, probe: str) -> None:
         self.sources = replace(self.sources, failed=self.sources.failed | {probe})

@@ -3,14 +3,17 @@ next to it) and JSON (the Report model, the same schema as `traindoc diagnose --
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import InputError
 from assistant.models import Evidence, Report
+from assistant.remedies import remedies_markdown
 from assistant.render import report_markdown
+from probes.remedies.result import RemedyReport
 from tui.evidence import Curve
 from tui.figures import figures_for
 
@@ -46,12 +49,15 @@ def export_report(
     directory: Path,
     stem: str | None = None,
     seen: Mapping[str, Mapping[str, Curve]] | None = None,
+    remedies: Sequence[RemedyReport] = (),
 ) -> Exported:
     """Write `<stem>.md`, `<stem>.json` and `<stem>-plots/*.svg` into `directory` (created if needed).
 
     `seen`: curves watched live during this run, by probe. The figures are those of `tui.figures`:
     what each measurement rests on (the depth ladder, the loss against its baselines, eigenvalues,
     a history with its marks), not only the curves.
+    `remedies`: the remedies tried in this run (the TUI's "try it"), added to both files when any ran:
+    the Markdown gets their tables, the JSON a `remedies` key (a list of RemedyReport).
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -75,9 +81,19 @@ def export_report(
     markdown = report_markdown(report)
     if sections:
         markdown = markdown.rstrip() + "\n\n## Plots\n\n" + "\n".join(sections)
+    for rr in remedies:
+        markdown = markdown.rstrip() + "\n\n" + remedies_markdown(rr)
+    document = report.model_dump(mode="json")
+    if remedies:
+        document["remedies"] = [rr.model_dump(mode="json") for rr in remedies]
     try:
         md_path.write_text(markdown, encoding="utf-8")
-        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        text = (
+            json.dumps(document, indent=2, ensure_ascii=False)
+            if remedies
+            else report.model_dump_json(indent=2)
+        )
+        json_path.write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write the report into {directory}: {exc.strerror or exc}") from None
     return Exported(md_path, json_path, images)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from assistant.models import Answer, Finding, QuestionPublic, Report
+from assistant.models import Answer, Disagreement, Finding, QuestionPublic, Report
 from probes.registry import PROBES
 from rules import KNOWLEDGE
 from tui.evidence import evidence_markdown
@@ -21,7 +21,9 @@ EntryKind = Literal["assistant", "user", "finding", "summary", "note"]
 HISTORY_ANSWERS: frozenset[str] = frozenset(
     {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
 )
-SETUP_PROBES: frozenset[str] = frozenset({"baselines", "depth", "curvature", "generalization"})
+SETUP_PROBES: frozenset[str] = frozenset(
+    {"baselines", "depth", "curvature", "generalization", "learning_rate"}
+)
 PROBES_WITH_OPTIONS: frozenset[str] = frozenset(name for name, spec in PROBES.items() if spec.options)
 
 
@@ -92,6 +94,25 @@ def answer_markdown(answer: Answer, *, repeat: bool = False) -> str:
     return text
 
 
+def disagreement_text(d: Disagreement, report: Report | None = None) -> str:
+    """Issue 10, in plain words: the question's text, what the user answered, what was measured."""
+    if d.source.value == "history":
+        by = "your training history" + (f" ({d.probe})" if d.probe and d.probe != "history" else "")
+    else:
+        by = f"the {d.probe} probe" if d.probe else "a measurement"
+    text = (
+        f"To “{question_text(d.question, report)}” you answered **{display_value(d.value)}**; "
+        f"{by} measured **{display_value(d.measured)}**"
+    )
+    return text + (f": {d.summary}" if d.summary else ".")
+
+
+def finding_disagreements(finding: Finding, report: Report) -> list[str]:
+    """The disagreements on the answers this finding's chain used."""
+    used = {q for reason in finding.because for q in reason.answers}
+    return [disagreement_text(d, report) for d in report.disagreements if d.question in used]
+
+
 def _finding_position(finding: Finding, order: list[str]) -> int:
     """After the last answer the finding's chain used (so it appears where it was reached)."""
     used = [order.index(q) for reason in finding.because for q in reason.answers if q in order]
@@ -117,6 +138,10 @@ def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
                 question=qid,
             )
         )
+        for d in report.disagreements:
+            if d.question == qid:
+                note = disagreement_text(d, report) + " I kept your answer; press **c** to change it."
+                entries.append(Entry(f"disagree:{qid}", "note", note, question=qid))
         if answer.evidence is not None and answer.source.value != "user" and answer.evidence not in shown:
             shown.append(answer.evidence)
             details = evidence_markdown(answer.evidence)
@@ -126,6 +151,36 @@ def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
             entries.append(Entry(f"finding:{f.id}", "finding", f.title, finding=f))
     entries += _closing(report, sources)
     return entries
+
+
+def history_needs(report: Report, question: str) -> list[dict[str, object]]:
+    """What a history reader said would settle `question` (its outcome's data["needs"]), e.g. the
+    number of classes for the training loss when the file does not show it."""
+    answers = [*report.answers.values(), *report.inactive_answers.values()]
+    for answer in answers:
+        ev = answer.evidence
+        if ev is None or answer.source.value != "history" or not isinstance(ev.data, dict):
+            continue
+        needs = ev.data.get("needs")
+        if isinstance(needs, list):
+            found = [n for n in needs if isinstance(n, dict) and n.get("question") == question]
+            if found:
+                return found
+    return []
+
+
+def needs_markdown(needs: list[dict[str, object]]) -> str:
+    """The chat's request for the missing fact, in words the free-text box understands."""
+    need = needs[0]
+    why = str(need.get("why") or "").rstrip(".")
+    ask = (
+        "How many classes does your model predict? Type it, e.g. **3 classes** (or **baseline 1.1**, "
+        "the loss of a trivial predictor), and I'll read the history again and compare its loss with "
+        "what guessing would score (ln C); or answer yes / no if you know."
+        if need.get("fact") == "classes"
+        else "Answer yes / no if you know, or type the losses you see."
+    )
+    return f"_Your training history can't settle this on its own{': ' + why if why else ''}._ {ask}"
 
 
 def _closing(report: Report, sources: Sources) -> list[Entry]:
@@ -159,6 +214,9 @@ def _closing(report: Report, sources: Sources) -> list[Entry]:
             offer = offer.rstrip("_") + " **o** sets its options._"
     elif how == "history":
         offer = "\n\n_Not sure? Press **m** and I will read it from your training history._"
+    needs = history_needs(report, current.id) if sources.history else []
+    if needs:  # the history was read and left this open: say what would settle it, not "press m"
+        offer = "\n\n" + needs_markdown(needs)
     out.append(Entry(f"ask:{current.id}", "assistant", f"**{current.text}**{offer}", question=current.id))
     return out
 

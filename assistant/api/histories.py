@@ -41,8 +41,14 @@ class HistoryReader:
         self._one_at_a_time = asyncio.Lock()
         self.reads = 0  # children started (tests and the benchmark read it)
 
-    async def read(self, name: str, spec: str, timeout_s: float) -> ProbeOutcome:
+    async def read(
+        self, name: str, spec: str, timeout_s: float, facts: dict[str, float] | None = None
+    ) -> ProbeOutcome:
+        """`facts`: what the user told about the run (classes, baseline), passed to the reader."""
+        facts = facts or {}
         key = version_key(spec)
+        if key is not None and facts:  # another answer for the same file: cached apart
+            key = (f"{key[0]} {sorted(facts.items())}", key[1])
         if key is not None:
             hit = self._cache.get(key)
             if hit is not None:
@@ -56,7 +62,7 @@ class HistoryReader:
             self._inflight[key] = future
         try:
             async with self._one_at_a_time:
-                outcome = await asyncio.to_thread(self._read_in_child, name, spec, timeout_s)
+                outcome = await asyncio.to_thread(self._read_in_child, name, spec, timeout_s, facts)
             future.set_result(outcome)
         except BaseException as exc:
             future.set_exception(exc)
@@ -71,13 +77,15 @@ class HistoryReader:
                 self._cache.popitem(last=False)
         return outcome
 
-    def _read_in_child(self, name: str, spec: str, timeout_s: float) -> ProbeOutcome:
+    def _read_in_child(
+        self, name: str, spec: str, timeout_s: float, facts: dict[str, float] | None = None
+    ) -> ProbeOutcome:
         self.reads += 1
         context = multiprocessing.get_context("spawn")  # never fork a threaded server
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(
             target=_child_main,
-            args=(sender, spec, self.max_bytes, self.memory_mb),
+            args=(sender, spec, self.max_bytes, self.memory_mb, facts or {}),
             name=f"traindoc-history-{name}",
             daemon=True,
         )
@@ -128,7 +136,9 @@ def version_key(spec: str) -> Key | None:
         return None
 
 
-def _child_main(sender: Any, spec: str, max_bytes: int, memory_mb: int) -> None:
+def _child_main(
+    sender: Any, spec: str, max_bytes: int, memory_mb: int, facts: dict[str, float] | None = None
+) -> None:
     """The reader: one history, then exit. Its address space is capped before anything is read."""
     with contextlib.suppress(Exception):
         from assistant.jobs import _die_with_parent
@@ -149,7 +159,7 @@ def _child_main(sender: Any, spec: str, max_bytes: int, memory_mb: int) -> None:
     except (ImportError, OSError, ValueError):
         pass  # not Linux: uncapped, still in its own process
     try:
-        message = _read(spec, max_bytes)
+        message = _read(spec, max_bytes, facts or {})
     except MemoryError:
         message = (
             "too_large",
@@ -163,7 +173,7 @@ def _child_main(sender: Any, spec: str, max_bytes: int, memory_mb: int) -> None:
     os._exit(0)
 
 
-def _read(spec: str, max_bytes: int) -> tuple[str, str, str | None]:
+def _read(spec: str, max_bytes: int, facts: dict[str, float] | None = None) -> tuple[str, str, str | None]:
     from probes.base import ProbeError
     from probes.history import history_outcome
 
@@ -171,7 +181,7 @@ def _read(spec: str, max_bytes: int) -> tuple[str, str, str | None]:
         size = Path(spec).stat().st_size
         return "too_large", f"the file has {size} bytes, more than the service reads ({max_bytes})", None
     try:
-        outcome = history_outcome(spec, limit=max_bytes)
+        outcome = history_outcome(spec, limit=max_bytes, **(facts or {}))
     except ProbeError as exc:
         return "error", exc.message, None
     return "ok", outcome.model_dump_json(), None

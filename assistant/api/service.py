@@ -210,14 +210,23 @@ class SessionService:
             session.undo()
             return await self._commit(live, session)
 
-    async def apply_history(self, session_id: str, name: str, timeout_s: float) -> SessionPublic:
+    async def apply_history(
+        self,
+        session_id: str,
+        name: str,
+        timeout_s: float,
+        *,
+        classes: int | None = None,
+        baseline: float | None = None,
+    ) -> SessionPublic:
         if name not in self.histories:
             raise NotFoundError(f"no history named {name!r} is registered on the server", field="history")
         self.live(session_id)  # 404 before any reading
         if importlib.util.find_spec("probes.history") is None:
             raise ServiceUnavailable("reading histories is not available in this installation")
         # in a child process with a memory cap, cached per file version (assistant/api/histories.py)
-        outcome = await self.history_reader.read(name, self.histories[name], timeout_s)
+        facts = {k: v for k, v in (("classes", classes), ("baseline", baseline)) if v is not None}
+        outcome = await self.history_reader.read(name, self.histories[name], timeout_s, facts)
         return await self.apply_outcomes(session_id, [outcome], AnswerSource.history)
 
     async def apply_outcomes(

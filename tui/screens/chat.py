@@ -26,6 +26,7 @@ from textual.widgets import Button, Footer, Header, Input
 from assistant.errors import TraindocError
 from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
+from probes.remedies.result import RemedyReport
 from tui import session_store
 from tui.conversation import Conversation
 from tui.export import export_report
@@ -35,7 +36,14 @@ from tui.screens.change_answer import ChangeAnswerScreen, ChangeRequest
 from tui.screens.export import ExportScreen
 from tui.screens.free_text import FreeText
 from tui.screens.measuring import Measuring
-from tui.transcript import Entry, build, current_question, question_text, withdrawn_findings
+from tui.transcript import (
+    Entry,
+    build,
+    current_question,
+    finding_disagreements,
+    question_text,
+    withdrawn_findings,
+)
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.finding_card import FindingCard
 from tui.widgets.probe_panel import ProbePanel
@@ -76,6 +84,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         Binding("w", "why", "Why?", id="why", show=False),
         Binding("m", "measure", "Measure", id="measure", show=False),
         Binding("a", "auto", "Auto-diagnose", id="auto", show=False),
+        Binding("t", "try_remedies", "Try it", id="try-remedies", show=False),
         Binding("x", "cancel_probe", "Cancel", id="cancel-probe"),
         Binding("o", "probe_options", "Probe options", id="probe-options", show=False),
         Binding("c", "change", "Change", id="change"),
@@ -124,6 +133,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.following = threading.Event()  # set: the probe's stream reader stops
         self.probe_options: dict[str, dict[str, Any]] = {}  # set in the options dialog, by probe
         self.failures: list[str] = []  # what failed in this run, kept in the chat across re-draws
+        self.remedy_reports: dict[str, RemedyReport] = {}  # remedies tried in this run, for the export
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -196,6 +206,11 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             sources = self.conversation.sources
             can = (bool(sources.setup) and "auto" not in sources.failed) or bool(sources.history)
             return can and not probe_running and not self.busy
+        if action == "try_remedies":  # only with a setup (or demo) to train, and a finding to treat
+            can = bool(self.conversation.sources.setup) and "remedies" not in self.conversation.sources.failed
+            if not can or self.remedy_target() is None:
+                return False
+            return not probe_running and not self.busy
         if action == "probe_options":
             return self.options_probe() is not None
         if action == "cancel_probe":
@@ -247,7 +262,14 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
     def _widget(self, entry: Entry) -> Widget:
         safe = entry.key.replace(":", "-")
         if entry.kind == "finding" and entry.finding is not None:
-            return FindingCard(entry.finding, id=safe, seen=self.seen)
+            sources = self.conversation.sources
+            return FindingCard(
+                entry.finding,
+                id=safe,
+                seen=self.seen,
+                can_try=bool(sources.setup) and "remedies" not in sources.failed,
+                disagreements=finding_disagreements(entry.finding, self.report) if self.report else (),
+            )
         if entry.kind == "summary":
             return ChatMessage(entry.markdown, role="assistant", id="summary")
         role = "user" if entry.kind == "user" else "note" if entry.kind == "note" else "assistant"
@@ -361,6 +383,12 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
 
         self.app.push_screen(ChangeAnswerScreen(report, question), changed)
 
+    def on_finding_card_try_requested(self, message: FindingCard.TryRequested) -> None:
+        if self.job is not None or self.busy:
+            self.notify("Wait for the running measurement to end (x cancels it).", severity="warning")
+            return
+        self.action_try_remedies(message.finding)
+
     def on_chat_message_change_requested(self, message: ChatMessage.ChangeRequested) -> None:
         self.action_change(message.question)
 
@@ -405,7 +433,9 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
     @work(thread=True, group="export", exit_on_error=False)
     def write_export(self, report: Report, directory: Path) -> None:
         try:
-            done = export_report(report, directory, seen=self.seen)
+            done = export_report(
+                report, directory, seen=self.seen, remedies=list(self.remedy_reports.values())
+            )
         except TraindocError as exc:
             self.post_message(self.Failed(exc.message))
             return

@@ -16,7 +16,7 @@ from assistant.models import Report
 from tui.conversation import ClaimsResult
 from tui.freetext import Claim, display_value, understand
 from tui.screens.confirm import ConfirmScreen
-from tui.transcript import question_text
+from tui.transcript import history_needs, question_text
 
 if TYPE_CHECKING:
     from tui.screens.chat import ChatScreen
@@ -56,6 +56,20 @@ class FreeText(_Base):
             self.app.action_help()  # type: ignore[attr-defined]
             return
         self.known = self.known.merged(understood.measurements)
+        facts = understood.measurements
+        if (
+            current is not None
+            and self.conversation.sources.history
+            and (facts.classes or facts.baseline)
+            and history_needs(self.report, current.id)
+            and not any(c.question == current.id for c in understood.claims)
+        ):  # the fact the history was missing: read it again with it (the measurement, not a guess)
+            told = f"{facts.classes} classes" if facts.classes else f"baseline {facts.baseline:g}"
+            self.call(
+                lambda: self.conversation.apply_history(classes=facts.classes, baseline=facts.baseline),
+                f"Read your training history again with {told}.",
+            )
+            return
         if not understood.claims:
             if understood.measurements.is_empty():
                 await self.aside(

@@ -21,6 +21,7 @@ Every answer is kept in a session you can reopen later with `traindoc --resume`.
 - **w** — why am I asking? (the question's explanation and the lecture it comes from)
 - **m** — measure it for me: run the probe on your setup, or read your training history
 - **a** — diagnose automatically: run every probe the path needs
+- **t** — try it: train the lecture's remedies for the diagnosis on your setup, then before/after
 - **x** or **esc** — cancel the running probe
 - **c** — change or withdraw an earlier answer (clicking an answer in the chat does the same)
 - **z** — undo the last input
@@ -34,6 +35,7 @@ Type what you see; I show what I understood and answer only when you confirm:
   `10 classes` (ln 10 is the loss of guessing uniformly), `baseline 1.0` or `target 0.1`
 - `train loss is large`, `test loss is fine`, `the deeper model trains worse`, `gradient norm 1e-5`
 - `yes`, `no`, `not sure`, `why?`, `measure it`
+- `3 classes` when your history left the training loss open: I read the history again with it
 
 ## The report and the app
 

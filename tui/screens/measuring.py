@@ -16,10 +16,12 @@ from assistant.errors import TraindocError
 from assistant.service_models import FINISHED, ProbeJob, SessionPublic
 from probes.base import ProbeProgress
 from probes.registry import PROBES
+from probes.remedies.result import RemedyReport
 from tui import session_store
 from tui.failures import probe_failed_markdown
 from tui.live import run_curves
 from tui.screens.probe_options import ProbeOptionsScreen
+from tui.screens.remedies import RemediesScreen
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
 
@@ -102,7 +104,28 @@ class Measuring(_Base):
                 severity="warning",
             )
 
-    def start_probe(self, probe: str) -> None:
+    def action_try_remedies(self, finding: str | None = None) -> None:
+        """Issue 17: the lecture's remedies for a finding, tried on the user's setup (the `remedies`
+        probe), then shown before/after. Without an id: the last diagnosis of the report."""
+        target = finding or self.remedy_target()
+        if target is None or not self.conversation.sources.setup:
+            self.notify(
+                "Trying remedies needs a diagnosis and a setup: traindoc --setup FILE.py:FUNC or --demo NAME.",
+                severity="warning",
+            )
+            return
+        self.start_probe("remedies", {"findings": target})
+
+    def remedy_target(self) -> str | None:
+        """The finding `t` treats: the last diagnosis (the flowchart's leaf), else the last warning."""
+        if self.report is None:
+            return None
+        findings = [f for f in self.report.findings if f.kind in ("diagnosis", "warning")]
+        diagnoses = [f for f in findings if f.kind == "diagnosis"]
+        chosen = (diagnoses or findings or [None])[-1]
+        return chosen.id if chosen is not None else None
+
+    def start_probe(self, probe: str, options: dict[str, Any] | None = None) -> None:
         if self.job is not None:
             self.notify(f"The {self.job.probe} probe is still running (x cancels it).", severity="warning")
             return
@@ -113,14 +136,17 @@ class Measuring(_Base):
         # app's exit until the next event (or the end of the job); a daemon thread never holds it.
         self.following = threading.Event()
         threading.Thread(
-            target=self.run_probe, args=(probe, self.following), name="traindoc-probe-stream", daemon=True
+            target=self.run_probe,
+            args=(probe, self.following, options),
+            name="traindoc-probe-stream",
+            daemon=True,
         ).start()
 
-    def run_probe(self, probe: str, stop: threading.Event) -> None:
+    def run_probe(self, probe: str, stop: threading.Event, options: dict[str, Any] | None = None) -> None:
         final: ProbeJob | None = None
         session: SessionPublic | None = None
         try:
-            final = self.conversation.start_probe(probe, self.probe_options.get(probe))
+            final = self.conversation.start_probe(probe, options or self.probe_options.get(probe))
             self.post_message(self.ProbeStarted(final))
             for event in self.conversation.follow(final.id):
                 if event.progress is not None:
@@ -158,6 +184,8 @@ class Measuring(_Base):
                     session_store.save_curves(self.session.id, self.seen)
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
+                if job.probe == "remedies" and job.outcome is not None and job.outcome.data:
+                    self.show_remedies(RemedyReport.model_validate(job.outcome.data))
             elif job.status == "cancelled":
                 self.notify(f"{job.probe} probe cancelled.", severity="warning")
             else:
@@ -170,6 +198,12 @@ class Measuring(_Base):
             await self.show(session)  # re-drawn: the offers to measure follow what can still run
         else:
             self._refresh_controls()
+
+    def show_remedies(self, rr: RemedyReport) -> None:
+        """Kept for the export (by the findings treated) and shown in its own screen."""
+        self.remedy_reports[",".join(rr.findings)] = rr
+        titles = [f.title for f in (self.report.findings if self.report else []) if f.id in rr.findings]
+        self.app.push_screen(RemediesScreen(rr, ", ".join(titles)))
 
     def action_cancel_probe(self) -> None:
         if self.job is None:

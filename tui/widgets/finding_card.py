@@ -3,11 +3,12 @@ and where the lecture covers it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Collapsible, Markdown, Static
+from textual.message import Message
+from textual.widgets import Button, Collapsible, Markdown, Static
 
 from assistant.models import Finding
 from tui.evidence import Curve
@@ -43,7 +44,16 @@ def card_markdown(finding: Finding) -> str:
 
 
 class FindingCard(Vertical):
-    """Composed from a Finding; recomposed wholesale when the report changes (the chat re-flows)."""
+    """Composed from a Finding; recomposed wholesale when the report changes (the chat re-flows).
+
+    `can_try`: a setup is loaded, so the card offers "try it" (issue 17: the remedies measured on it).
+    `disagreements`: the user's answers this finding rests on that a measurement contradicted (issue 10).
+    """
+
+    class TryRequested(Message):
+        def __init__(self, finding: str) -> None:
+            super().__init__()
+            self.finding = finding
 
     def __init__(
         self,
@@ -51,18 +61,32 @@ class FindingCard(Vertical):
         *,
         id: str | None = None,
         seen: Mapping[str, Mapping[str, Curve]] | None = None,
+        can_try: bool = False,
+        disagreements: Sequence[str] = (),
     ) -> None:
         super().__init__(id=id, classes=f"finding-card -{finding.kind}")
         self.finding = finding
         self.seen = seen or {}
+        self.can_try = can_try and finding.kind in ("diagnosis", "warning")
+        self.disagreements = list(disagreements)
 
     def compose(self) -> ComposeResult:
         f = self.finding
         yield Static(f"[b]{KIND_LABEL.get(f.kind, f.kind)}:[/b] {f.title}", classes="card-title", markup=True)
         yield Markdown(card_markdown(f), classes="card-body")
+        if self.disagreements:
+            lines = "\n".join(f"- {d}" for d in self.disagreements)
+            yield Markdown(f"**A measurement disagreed with you**\n\n{lines}", classes="card-disagreements")
         for index, evidence in enumerate(f.evidence):
             title = f"Measured: {evidence.probe or evidence.source.value}"
             with Collapsible(
                 title=title, collapsed=False, classes="card-evidence", id=f"{self.id or 'card'}-ev{index}"
             ):
                 yield EvidenceView(evidence, self.seen.get(evidence.probe or ""))
+        if self.can_try:
+            yield Button("Try it on your setup (t)", id=f"{self.id or 'card'}-try", classes="card-try")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.has_class("card-try"):
+            event.stop()
+            self.post_message(self.TryRequested(self.finding.id))

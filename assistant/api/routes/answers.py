@@ -40,7 +40,11 @@ async def apply_history(
     session_id: str, body: HistoryApply, sessions: Sessions, settings: ServiceSettings
 ) -> Response:
     """Read a server-registered training history and record what it answers (source: history)."""
-    return ModelResponse(await sessions.apply_history(session_id, body.history, settings.job_timeout_s))
+    return ModelResponse(
+        await sessions.apply_history(
+            session_id, body.history, settings.job_timeout_s, classes=body.classes, baseline=body.baseline
+        )
+    )
 
 
 @router.post("/outcomes", response_model=SessionPublic, responses=errors(404, 409, 422))

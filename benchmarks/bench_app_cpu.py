@@ -2,6 +2,13 @@
 
     python benchmarks/bench_app_cpu.py                 # 3 rounds of 2,000 dialogues' requests
     python benchmarks/bench_app_cpu.py --profile out.prof
+    valgrind --tool=callgrind --instr-atstart=no python benchmarks/bench_app_cpu.py --callgrind \
+        --dialogues 100 --rounds 1          # instructions of the measured rounds alone
+
+Instruction counts (callgrind) do not depend on the machine's load, unlike CPU time: with
+`--callgrind` the benchmark switches valgrind's instrumentation on (`callgrind_control -i on`) for the
+measured rounds only, so imports and warm-up are neither counted nor slowed down; divide the
+"Collected" Ir that valgrind prints by the "requests" this prints.
 
 The app is driven in-process with the same request mix as benchmarks/load_test.py (create a session,
 2-4 answers along a leaf path, read the report), through the real middleware, routing, validation,
@@ -17,8 +24,10 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,6 +111,7 @@ async def run(args: argparse.Namespace) -> dict:
     settings = Settings(db_path=workdir / "s.db", token=TOKEN, synchronous="normal")
     app = create_app(settings)
     rounds: list[float] = []
+    requests_total = 0
     loop_rounds: list[float] = []  # the event loop's thread alone: without the store writer's commits
     async with app.router.lifespan_context(app):
         await dialogues(app, 200, random.Random(1))  # warm the caches, as a running server is
@@ -110,11 +120,16 @@ async def run(args: argparse.Namespace) -> dict:
         for i in range(args.rounds):
             if profiler:
                 profiler.enable()
+            if args.callgrind:
+                _instrument("on")
             started, started_loop = time.process_time(), time.thread_time()
             requests = await dialogues(app, args.dialogues, random.Random(i))
             spent, spent_loop = time.process_time() - started, time.thread_time() - started_loop
+            if args.callgrind:
+                _instrument("off")
             if profiler:
                 profiler.disable()
+            requests_total += requests
             rounds.append(spent * 1000 / requests)
             loop_rounds.append(spent_loop * 1000 / requests)
         if profiler:
@@ -125,7 +140,13 @@ async def run(args: argparse.Namespace) -> dict:
         "loop_thread_ms_per_request": [round(r, 3) for r in loop_rounds],
         "loop_thread_median_ms": round(statistics.median(loop_rounds), 3),
         "dialogues_per_round": args.dialogues,
+        "requests": requests_total,
     }
+
+
+def _instrument(state: str) -> None:
+    """Switch callgrind's instrumentation of this process on or off (run under valgrind only)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
 
 
 def main() -> None:
@@ -133,6 +154,11 @@ def main() -> None:
     p.add_argument("--dialogues", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--profile", metavar="FILE", help="cProfile stats of the measured rounds")
+    p.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="under valgrind --instr-atstart=no: count the measured rounds",
+    )
     args = p.parse_args()
     if not (1 <= args.dialogues <= 20_000 and 1 <= args.rounds <= 20):
         raise SystemExit("bounded: 1-20,000 dialogues, 1-20 rounds")

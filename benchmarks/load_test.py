@@ -42,7 +42,13 @@ from pathlib import Path
 
 DIALOGUES = [
     [("train_loss_large", "yes"), ("deeper_model_worse", "no")],
-    [("train_loss_large", "yes"), ("deeper_model_worse", "yes"), ("gradient_norm_small", "no")],
+    [
+        ("train_loss_large", "yes"),
+        ("deeper_model_worse", "yes"),
+        ("gradient_norm_small", "no"),
+        # asked since the flowchart checks the step size when the point is not critical
+        ("learning_rate_exceeds_stability", "no"),
+    ],
     [
         ("train_loss_large", "yes"),
         ("deeper_model_worse", "yes"),

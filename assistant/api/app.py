@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from assistant.api import errors, openapi
 from assistant.api.histories import HistoryReader
+from assistant.api.hot_path import HotPath
 from assistant.api.probe_jobs import JobService
 from assistant.api.routes import answers, catalog, health, jobs, sessions
 from assistant.api.security import Guard
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=health.VERSION,
         lifespan=lifespan,
     )
+    # added first, so it runs inside the Guard: every request still passes the door
+    app.add_middleware(HotPath)
     app.add_middleware(
         Guard, token=settings.token, max_body_bytes=settings.max_body_bytes, hosts=host_names(settings)
     )

@@ -56,7 +56,11 @@ async def _probe(_: Request, exc: ProbeError) -> JSONResponse:
 
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-    err = exc.errors()[0]
+    return validation_response(exc.errors()[0])
+
+
+def validation_response(err: dict) -> JSONResponse:
+    """The first validation error as the API's 422 (also used by the answer path: hot_path.py)."""
     loc = [str(p) for p in err.get("loc", ())]
     if loc and loc[0] in _LOCATIONS:
         loc = loc[1:]

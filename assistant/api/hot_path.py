@@ -1,0 +1,148 @@
+"""The answer path (create a session, answer, read the report) served as plain ASGI, ahead of FastAPI.
+
+Why: these three requests are nearly all of a dialogue's traffic, and on them FastAPI's per-request
+machinery (route matching by regular expression, the request object, body parsing, dependency
+solving, the exception and exit-stack middlewares) cost more CPU than the session work itself
+(profile in docs/service.md, "CPU per request"). Here a request is matched by splitting its path,
+its body validated by the same pydantic models FastAPI would use, and the answer serialised once.
+
+The contract is FastAPI's, unchanged: the same paths, status codes, bodies and error bodies. The
+FastAPI routes stay registered, so the OpenAPI document is exactly what it was, and they serve
+anything this module does not take (other methods, a trailing slash, a mounted app: `root_path`).
+Body parsing follows `fastapi.routing` step by step (json.loads, then validation in python mode,
+errors located under `body`), so a malformed body gets the same 400/422 as before.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assistant.api import errors
+from assistant.api.service import SessionService
+from assistant.errors import TraindocError
+from assistant.service_models import AnswerCreate, SessionCreate
+from probes.base import ProbeError
+
+_create_body: TypeAdapter[SessionCreate | None] = TypeAdapter(SessionCreate | None)
+_answer_body: TypeAdapter[AnswerCreate] = TypeAdapter(AnswerCreate)
+_JSON = (b"content-type", b"application/json")
+_EMPTY: Any = object()  # no body at all (FastAPI's `Undefined`), which is not JSON null
+M = TypeVar("M")
+
+
+class _BadBody(Exception):
+    """The body could not be parsed or validated: carries the response FastAPI would have sent."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+
+class HotPath:
+    """ASGI middleware: serves POST /sessions, POST /sessions/{id}/answers, GET /sessions/{id}/report."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path == "/sessions":
+            route, session_id = self._create, ""
+        else:
+            # "/sessions/ID/answers" -> ["", "sessions", "ID", "answers"]; ID is one non-empty segment,
+            # as FastAPI's `{session_id}` matches it
+            parts = path.split("/")
+            if len(parts) != 4 or parts[1] != "sessions" or not parts[2]:
+                await self.app(scope, receive, send)
+                return
+            if method == "POST" and parts[3] == "answers":
+                route = self._answer
+            elif method == "GET" and parts[3] == "report":
+                route = self._report
+            else:
+                await self.app(scope, receive, send)
+                return
+            session_id = parts[2]
+        sessions: SessionService = scope["app"].state.sessions
+        try:
+            status, payload = await route(sessions, session_id, receive)
+        except _BadBody as exc:
+            await exc.response(scope, receive, send)
+            return
+        except HTTPException as exc:  # the Guard's 413 for a chunked body over the limit
+            await (await errors._http(None, exc))(scope, receive, send)  # type: ignore[arg-type]
+            return
+        except TraindocError as exc:
+            await (await errors._traindoc(None, exc))(scope, receive, send)  # type: ignore[arg-type]
+            return
+        except ProbeError as exc:
+            await (await errors._probe(None, exc))(scope, receive, send)  # type: ignore[arg-type]
+            return
+        except Exception as exc:  # a bug of ours: logged with a reference, never shown
+            await errors._logged_internal(exc)(scope, receive, send)
+            return
+        headers = [(b"content-length", str(len(payload)).encode()), _JSON]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _create(self, sessions: SessionService, _: str, receive: Receive) -> tuple[int, bytes]:
+        body = _validated(_create_body, await _json_body(receive))
+        return 201, (await sessions.create(body or SessionCreate())).model_dump_json().encode()
+
+    async def _answer(self, sessions: SessionService, session_id: str, receive: Receive) -> tuple[int, bytes]:
+        body = _validated(_answer_body, await _json_body(receive))
+        public = await sessions.answer(session_id, body.question, body.value, body.note, change=False)
+        return 200, public.model_dump_json().encode()
+
+    async def _report(self, sessions: SessionService, session_id: str, _: Receive) -> tuple[int, bytes]:
+        return 200, sessions.report(session_id).model_dump_json().encode()
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _json_body(receive: Receive) -> Any:
+    """The body as FastAPI reads it: _EMPTY when empty, else json.loads (the Guard has already
+    refused a non-empty body not declared JSON)."""
+    raw = await _read(receive)
+    if not raw:
+        return _EMPTY
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _BadBody(
+            errors.validation_response({"type": "json_invalid", "loc": ("body", exc.pos)})
+        ) from exc
+    except Exception as exc:  # undecodable bytes: FastAPI's 400
+        raise _BadBody(errors.error_response(400, "There was an error parsing the body", None)) from exc
+
+
+def _validated(adapter: TypeAdapter[M], value: Any) -> M:
+    if value is _EMPTY:
+        if adapter is _answer_body:  # a required body, absent
+            raise _BadBody(
+                errors.validation_response({"type": "missing", "loc": ("body",), "msg": "Field required"})
+            )
+        return None  # type: ignore[return-value]  # the optional body's default
+    try:
+        return adapter.validate_python(value, from_attributes=True)  # as FastAPI validates a body
+    except ValidationError as exc:
+        first = dict(exc.errors(include_url=False)[0])
+        first["loc"] = ("body", *first.get("loc", ()))
+        raise _BadBody(errors.validation_response(first)) from exc

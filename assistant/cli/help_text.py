@@ -56,6 +56,24 @@ HELP: dict[str, tuple[str, str]] = {
         "Losses on the training, validation and test data: overfitting or mismatch.",
         "traindoc probe generalization --setup my_setup.py:setup",
     ),
+    "probe learning_rate": (
+        "Is the learning rate above its stability limit? The sharpness (lambda_max) at initialization and at "
+        "the last sane point before a spike or divergence, against 2(1+momentum)/lambda_max for SGD or the "
+        "preconditioned edge of stability for Adam; names the largest stable rate and one to try.",
+        "traindoc probe learning_rate --setup my_setup.py:setup\n"
+        "traindoc probe learning_rate --demo learning_rate_too_high --json",
+    ),
+    "probe remedies": (
+        "Try the lecture's remedies for the given findings on your setup, each a short training run with one "
+        "thing changed, and measure before and after with a noise margin.",
+        "traindoc probe remedies --demo saddle_point --findings saddle_point --json",
+    ),
+    "remedies": (
+        "Diagnose (or take --findings) and then measure the lecture's remedies on your own setup: training, "
+        "validation and test loss before and after each, the change against its noise margin, the cost.",
+        "traindoc remedies --demo overfitting\n"
+        "traindoc remedies --setup my_setup.py:setup --findings optimization_issue --json",
+    ),
     "history": (
         "Read a training history (the format is detected by content) and show the analysis: baseline, "
         "plateaus, divergence, spikes, the train/validation gap, early stopping.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -67,3 +68,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _traindoc_logging_restored():
+    """An embedded server configures logging for its whole process (the `traindoc` logger gets its own
+    handler and stops propagating, so a TUI's screen never gets log lines): right for a user's process,
+    but in the test process it would hide every later test's log records from caplog. Put it back."""
+    logger = logging.getLogger("traindoc")
+    before = (logger.propagate, logger.level, list(logger.handlers), logger.disabled)
+    yield
+    logger.propagate, logger.level, logger.disabled = before[0], before[1], before[3]
+    logger.handlers[:] = before[2]

@@ -973,6 +973,13 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
             f"than the noise margin {margin:.3g}. See the advice marked 'not tried'."
         )
     base = r.baseline() if ids else None
+    # the before curve on the judged split: the seed-0 run shared with the diagnosis has no held-out
+    # curve, the seed-1 run trained for the noise margin has one
+    curve_base, curve_seed = base, ctx.setup.seed
+    if base is not None and base.run is None and r.metric == "val":
+        other = r.baseline(ctx.setup.seed + 1)
+        if other.run is not None:
+            curve_base, curve_seed = other, ctx.setup.seed + 1
     cost = baseline_cost + sum(x.cost_runs for x in results)
     return RemedyReport(
         setup=ctx.setup.name,
@@ -981,9 +988,10 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
         baseline=base.losses if base else Losses(),
         baseline_seconds=base.seconds if base else 0.0,
         noise={**noise, **({"domain_auc": shift["auc"]} if "auc" in shift else {})},
-        baseline_curve=_curve(base.run)
-        if base and base.run
+        baseline_curve=_curve(curve_base.run)
+        if curve_base and curve_base.run
         else (_curve(TrialRun(base.model, base.step_losses, [], 0.0, 0)) if base else []),
+        baseline_curve_seed=curve_seed if base else None,
         remedies=results,
         best=f"{best.id}: {best.setting}" if best else None,
         recommendation=recommendation,

@@ -143,6 +143,9 @@ def test_overfitting_held_out_loss_falls_and_plain_torch_agrees() -> None:
     report = try_remedies(ctx, list(expected_findings("overfitting")))
     assert report.metric == "val"  # overfitting is judged on data held out from training
     assert report.cost_runs <= 6  # the budget, counted in training runs (exact, unlike seconds)
+    # the before curve is a held-out curve like the remedies' (seed 1's: the diagnosis's run has none)
+    assert report.baseline_curve_seed == setup.seed + 1
+    assert report.baseline_curve and all(p.val is not None for p in report.baseline_curve)
     assert report.best is not None
     best = next(x for x in report.remedies if f"{x.id}: {x.setting}" == report.best)
     assert best.id in ("early_stopping", "weight_decay") and best.status == "helps"

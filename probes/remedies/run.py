@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from probes.base import ProbeError, ProbeOutcome, ProbeProgress
+from probes.base import ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress
 from probes.context import ProbeContext
 from probes.remedies.plan import ADVICE, ESTIMATES, JUDGED_ON, TITLES, TRIED
 from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult
@@ -385,8 +385,12 @@ def _stability_limit(r: Remedies) -> tuple[float | None, str]:
     """The largest stable rate 2/lambda_max (or the optimizer's own formula) and how it was measured."""
     try:
         m = _curvature(r)
+    except ProbeCancelled:
+        raise
     except ProbeError as exc:
         return None, f"the stability limit could not be measured ({exc.message})"
+    except (RuntimeError, ValueError) as exc:  # e.g. a model whose second derivatives torch cannot take
+        return None, f"the stability limit could not be measured ({type(exc).__name__})"
     limit = m.stability.get("limit")
     if limit is None:
         return None, f"no stability limit for this optimizer (lambda_max {m.lambda_max:.4g})"

@@ -51,6 +51,13 @@ class ProbeContext:
 
         return self.cached(f"trained:{depth}:{seed}", run)
 
+    def has_trained(self, depth: int | None = None, seed: int | None = None) -> bool:
+        """Whether `trained(depth, seed)` is already paid for (the remedies share it instead of retraining)."""
+        depth = self.setup.depth if depth is None else depth
+        seed = self.setup.seed if seed is None else seed
+        with self._lock:
+            return f"trained:{depth}:{seed}" in self._cache
+
     def record(
         self, depth: int | None = None, seed: int | None = None, *, fresh: bool = False
     ) -> TrainingRecord:

@@ -25,6 +25,7 @@ TRIED: dict[str, tuple[str, ...]] = {
     ),
     "mismatch": (),
     "healthy": (),
+    "healthy_without_test": (),
 }
 
 TITLES: dict[str, str] = {
@@ -72,6 +73,13 @@ ADVICE: dict[str, tuple[tuple[str, str], ...]] = {
             "dropout",
             "Dropout: accept a `dropout` keyword in Setup.model and list values in Setup.model_options "
             "(e.g. {'dropout': [0.2]}) to have it measured.",
+        ),
+    ),
+    "healthy_without_test": (
+        (
+            "test_set",
+            "Nothing to fix on the data you have; mismatch cannot be checked without a test set: evaluate "
+            "on one drawn the way the real data will be (another period, source or sensor).",
         ),
     ),
     "mismatch": (

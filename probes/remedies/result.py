@@ -62,6 +62,9 @@ class RemedyReport(BaseModel):
         default_factory=dict, description="how the noise margin was measured (seeds and losses)"
     )
     baseline_curve: list[CurvePoint] = Field(default_factory=list)
+    baseline_curve_seed: int | None = Field(
+        None, description="the seed of the run `baseline_curve` comes from (the held-out curve's run)"
+    )
     remedies: list[RemedyResult]
     best: str | None = Field(None, description="id (and setting) of the best measured remedy, if any helps")
     recommendation: str

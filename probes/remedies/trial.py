@@ -25,6 +25,8 @@ from probes.setup import DataLike, Setup, batches, resolve_device
 from probes.training import build_model, compute_loss, evaluate_loss
 
 _BUILD_LOCK = threading.Lock()
+DIVERGED_FACTOR = 4.0  # the range test stops once the loss exceeds 4x its lowest (Smith 2017; fastai)
+TRACK_SAMPLES = 512  # the fixed sample the range test's loss is measured on after each step
 
 Schedule = Callable[[int], float]  # step -> learning-rate multiplier (or absolute rate, see Variant)
 
@@ -47,6 +49,9 @@ class Variant:
     start: nn.Module | None = None  # continue from these weights instead of a fresh initialisation
     perturb: Callable[[nn.Module], None] | None = None  # applied to the start weights (escape step)
     stop_on_divergence: bool = False  # the range test ends when the loss blows up: data, not an error
+    # the range test: the loss on this fixed sample after every step (a minibatch's loss is too noisy to
+    # read a slope from in a short sweep)
+    track: DataLike | None = None
     seed: int | None = None
 
 
@@ -61,6 +66,7 @@ class TrialRun:
     best_step: int | None = None  # the step with the lowest held-out loss on the curve
     best_state: dict[str, torch.Tensor] | None = None  # the weights at that step
     lrs: list[float] = field(default_factory=list)
+    track_losses: list[float] = field(default_factory=list)  # with Variant.track: after each step
 
 
 def _build(setup: Setup, v: Variant, depth: int, device: torch.device, seed: int) -> nn.Module:
@@ -140,6 +146,12 @@ def run_trial(
         opt.step()
         run.step_losses.append(value)
         run.steps = step + 1
+        if v.track is not None:
+            tracked = evaluate_loss(setup, model, v.track, max_samples=TRACK_SAMPLES)
+            run.track_losses.append(tracked if math.isfinite(tracked) else math.inf)
+            blown = not math.isfinite(tracked) or tracked > DIVERGED_FACTOR * min(run.track_losses)
+            if v.stop_on_divergence and len(run.track_losses) > 5 and blown:
+                break
         if held_out is not None and (step % every == every - 1 or step == steps - 1):
             val = evaluate_loss(setup, model, held_out, what="validation")
             run.curve.append(CurvePoint(step=step + 1, train=value, val=val))
@@ -157,7 +169,8 @@ def run_trial(
                     series=series,
                 )
             )
-        if v.stop_on_divergence and len(run.step_losses) > 10 and value > 4 * min(run.step_losses):
+        stop = v.stop_on_divergence and v.track is None and len(run.step_losses) > 10
+        if stop and value > DIVERGED_FACTOR * min(run.step_losses):
             break
     run.seconds = time.perf_counter() - started
     if run.diverged and not v.stop_on_divergence:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
+import torch
 
 from probes.remedies.result import Losses, RemedyResult
 from probes.remedies.run import judge
@@ -64,3 +66,22 @@ def test_a_missing_judged_loss_is_skipped_not_guessed() -> None:
     )
     judge(_Judged("val"), result, 0.1)  # type: ignore[arg-type]
     assert result.status == "skipped" and "no val loss" in result.note
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_skipping_the_confirmation_of_a_decisive_change_never_makes_a_false_help_likelier(seed: int) -> None:
+    """Under seed noise alone (a remedy that changes nothing; losses of independent seeds ~ N(0, 1)),
+    simulated here: the one-seed path taken when the change is wider than DECISIVE margins calls noise
+    a help less often than the confirmed path (first seed beyond the margin, then the two-seed means
+    beyond margin / sqrt 2). Closed form of the first, ignoring the shared baseline seed: a ratio of
+    normals is Cauchy, P(Z > 2k|Z'|) = atan(1 / 2k) / pi = 5.3% for k = 3."""
+    from probes.remedies.run import DECISIVE, NOISE_FACTOR
+
+    g = torch.Generator().manual_seed(seed)
+    b0, b1, r0, r1 = torch.randn(4, 200_000, generator=g)  # baseline and remedy, seeds 0 and 1
+    margin = NOISE_FACTOR * (b0 - b1).abs()
+    first = r0 - b0 < -margin
+    confirmed = first & (((r0 + r1) - (b0 + b1)) / 2 < -margin / math.sqrt(2))
+    decisive = r0 - b0 < -DECISIVE * margin
+    assert float(decisive.float().mean()) < float(confirmed.float().mean())
+    assert float(decisive.float().mean()) == pytest.approx(math.atan(1 / (2 * DECISIVE)) / math.pi, abs=0.01)

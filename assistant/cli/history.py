@@ -14,7 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.cli.common import print_json
 from assistant.errors import InputError
 
 ORDER = 35
@@ -152,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"cannot write {args.plot}: {exc.strerror or exc}") from None
     if args.json:
-        print_json(outcome)
+        import json
+
+        from probes.results import outcome_json
+
+        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2) + "\n")
         return 0
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from probes.history._models import Need
 from probes.remedies.result import RemedyReport
 
 
@@ -75,7 +74,10 @@ class DepthRung(_Result):
     """One depth of the ladder, trained with several seeds."""
 
     depth: int
-    losses: list[float | None]
+    seeds: list[int] = Field(default_factory=list)
+    losses: list[float | None] = Field(
+        default_factory=list, description="final loss of each seed that trained"
+    )
     diverged: list[int] = Field(default_factory=list, description="seeds whose training blew up")
     seconds: float = 0.0
     parameters: int | None = None
@@ -302,6 +304,15 @@ class HistoryCurve(_Result):
     steps: list[float | None]
     values: list[float | None]
     x: str | None = None
+
+
+class Need(BaseModel):
+    """A fact the history does not hold that would settle a question (the TUI asks for it)."""
+
+    question: str = Field(description="the flowchart question it would settle, e.g. train_loss_large")
+    fact: Literal["classes", "baseline"]
+    options: list[str] = Field(description="CLI options that give it: --classes C, --baseline LOSS")
+    why: str
 
 
 class HistoryResult(_Result):

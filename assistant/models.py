@@ -32,8 +32,28 @@ class Evidence(BaseModel):
     )
     summary: str = ""
     rules: list[str] = Field(default_factory=list, description="decision rules applied, with their numbers")
-    data: dict[str, Any] = Field(default_factory=dict, description="the measurement's full result")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the measurement's full result: the probe's result model "
+        "(`traindoc schema --kind probes`), the same object as `data` in `traindoc probe NAME --json`",
+    )
     warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def result(self) -> Any:
+        """`data` as its probe's typed result (probes/results.py); None for a probe without one, or a
+        result saved by an older version that no longer fits (readers then show nothing, not a crash)."""
+        from pydantic import ValidationError
+
+        from probes.results import result_model
+
+        model = result_model(self.probe or "")
+        if model is None or not self.data:
+            return None
+        try:
+            return model.model_validate(self.data)
+        except ValidationError:
+            return None
 
 
 class Answer(BaseModel):

@@ -40,6 +40,7 @@ def commands(answers: Path) -> dict[str, list[str]]:
         "traindoc --help": [traindoc, "--help"],
         "traindoc --version": [traindoc, "--version"],
         "traindoc schema": [traindoc, "schema"],
+        "traindoc schema --kind probes": [traindoc, "schema", "--kind", "probes"],
         "traindoc diagnose --answers F --json": [traindoc, "diagnose", "--answers", str(answers), "--json"],
     }
 
@@ -84,6 +85,10 @@ def main() -> None:
     print(
         f"{os.cpu_count()} CPUs, load average {load:.1f}, Python {sys.version.split()[0]}, {opts.repeats} runs each"
     )
+    # without bytecode files every traindoc module is compiled from source at every start (~0.1 s of
+    # CPU for diagnose): state it, it decides the figures
+    bytecode = "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
+    print(f"bytecode cache: {bytecode}, PYTHONPYCACHEPREFIX={os.environ.get('PYTHONPYCACHEPREFIX') or '-'}")
     print("| command | fastest wall | median wall | CPU (user+sys) | heavy modules loaded |")
     print("| --- | --- | --- | --- | --- |")
     for name, fastest, median, cpu, heavy in rows:

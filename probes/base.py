@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 AnswerValue = Literal["yes", "no", "unsure"]
 
@@ -67,7 +67,9 @@ class ProbeOutcome(BaseModel):
     """What a probe concludes for the flowchart, with the evidence behind it.
 
     `answers` maps question ids (see rules/questions.py) to yes/no/unsure; `rules` states each decision
-    rule with its numbers; `data` is the probe's full result (plain numbers, JSON-safe).
+    rule with its numbers; `data` is the probe's full result (plain numbers, JSON-safe), checked
+    against the probe's result model (probes/results.py) when the outcome is built; `result` is the
+    same data typed.
     """
 
     probe: str
@@ -77,3 +79,20 @@ class ProbeOutcome(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     seconds: float = 0.0
+    _result: BaseModel | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _typed_data(self) -> ProbeOutcome:
+        # `data` stays the dict the probe wrote (its JSON is the contract, byte for byte); the typed
+        # model checks it here once, so a wrong key type fails where the probe builds it
+        from probes.results import result_model
+
+        model = result_model(self.probe)
+        if model is not None and self.data:
+            self._result = model.model_validate(self.data)
+        return self
+
+    @property
+    def result(self) -> Any:
+        """`data` as the probe's result model (probes/results.py), None for a probe without one."""
+        return self._result

@@ -21,6 +21,7 @@ from typing import Any
 
 from assistant.models import Evidence
 from assistant.plots import Curve, Level, Marker, history_levels, history_markers, svg_bars, svg_plot
+from probes.results import BaselinesResult, CurvatureResult, DepthResult
 from tui.evidence import curves
 from tui.plotting import as_curves, use_log_scale
 
@@ -42,13 +43,14 @@ def figures_for(
     evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, Points]] | None = None
 ) -> list[Figure]:
     data, probe = evidence.data, evidence.probe or evidence.source.value
+    result = evidence.result  # the probe's typed result (probes/results.py), None if it has none
     out: list[Figure] = []
-    if probe == "depth":
-        out += _depth_ladder(data, where)
-    elif probe == "baselines":
-        out += _baselines(data, where)
-    elif probe == "curvature":
-        out += _eigenvalues(data, where)
+    if isinstance(result, DepthResult):
+        out += _depth_ladder(result, where)
+    elif isinstance(result, BaselinesResult):
+        out += _baselines(result, where)
+    elif isinstance(result, CurvatureResult):
+        out += _eigenvalues(result, where)
     if evidence.source.value == "history" or "analysis" in data:
         out += _history(data, where)
         return out
@@ -74,28 +76,26 @@ def figures_for(
     return out
 
 
-def _depth_ladder(data: Mapping[str, Any], where: str) -> list[Figure]:
-    rows = [
-        r for r in data.get("ladder") or [] if isinstance(r, Mapping) and _num(r.get("depth")) is not None
-    ]
+def _depth_ladder(data: DepthResult, where: str) -> list[Figure]:
+    rows = data.ladder
     if not rows:
         return []
-    depths = [float(r["depth"]) for r in rows]
-    means = [_num(r.get("mean")) for r in rows]
-    seeds_x = [float(r["depth"]) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
-    seeds_y = [float(v) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
+    depths = [float(r.depth) for r in rows]
+    means = [_num(r.mean) for r in rows]
+    seeds_x = [float(r.depth) for r in rows for v in r.losses if _num(v) is not None]
+    seeds_y = [float(v) for r in rows for v in r.losses if v is not None and _num(v) is not None]
     drawn = [
         Curve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
         Curve("each seed", seeds_x, seeds_y, points=True, line=False),
     ]
     levels = []
-    trivial = _num(data.get("trivial_loss"))
+    trivial = _num(data.trivial_loss)
     if trivial is not None:
         levels.append(Level(trivial, f"trivial predictor {trivial:.3g}"))
-    reference = _num((data.get("reference") or {}).get("reference_loss"))
+    reference = _num((data.reference or {}).get("reference_loss"))
     if reference is not None:
         levels.append(Level(reference, f"easy reference model {reference:.3g}"))
-    user = _num(data.get("user_depth"))
+    user = _num(data.user_depth)
     markers = [Marker(user, "your depth")] if user is not None else []
     ys = [y for y in seeds_y + [m for m in means if m is not None]] + [lv.y for lv in levels]
     log_y = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 100
@@ -112,23 +112,22 @@ def _depth_ladder(data: Mapping[str, Any], where: str) -> list[Figure]:
     return [Figure("depth-ladder", f"{title} — {where}", svg)]
 
 
-def _baselines(data: Mapping[str, Any], where: str) -> list[Figure]:
+def _baselines(data: BaselinesResult, where: str) -> list[Figure]:
     bars: list[tuple[str, float]] = []
-    train = _num(data.get("train_loss"))
+    train = _num(data.train_loss)
     if train is not None:
         bars.append(("your model, training loss", train))
-    trivial = _num(data.get("trivial_loss"))
+    trivial = _num(data.trivial_loss)
     if trivial is not None:
         bars.append(("trivial predictor", trivial))
-    reference = data.get("reference") or {}
-    ref_loss = _num(reference.get("loss"))
+    ref_loss = _num(data.reference.loss)
     if ref_loss is not None:
-        bars.append((f"easy model ({reference.get('kind') or 'reference'})", ref_loss))
-    target = _num(data.get("target_loss"))
+        bars.append((f"easy model ({data.reference.kind or 'reference'})", ref_loss))
+    target = _num(data.target_loss)
     if target is not None:
         bars.append(("your target", target))
-    for split, held in (data.get("held_out") or {}).items():
-        loss = _num((held or {}).get("loss")) if isinstance(held, Mapping) else None
+    for split, held in data.held_out.items():
+        loss = _num(held.loss)
         if loss is not None:
             bars.append((f"your model, {split} loss", loss))
     if len(bars) < 2:
@@ -137,19 +136,14 @@ def _baselines(data: Mapping[str, Any], where: str) -> list[Figure]:
     return [Figure("loss-vs-baselines", f"{title} — {where}", svg_bars(bars, title=title, x_label="loss"))]
 
 
-def _eigenvalues(data: Mapping[str, Any], where: str) -> list[Figure]:
+def _eigenvalues(data: CurvatureResult, where: str) -> list[Figure]:
     bars: list[tuple[str, float]] = []
-    for key, name in (("lambda_max", "λ_max (largest)"), ("lambda_min", "λ_min (smallest)")):
-        value = _num(data.get(key))
-        if value is not None:
-            bars.append((name, value))
+    for value, name in ((data.lambda_max, "λ_max (largest)"), (data.lambda_min, "λ_min (smallest)")):
+        if _num(value) is not None:
+            bars.append((name, float(value)))  # type: ignore[arg-type]
     # the stability check, as a curvature: the rate is stable while lambda_max stays below
     # lambda_max * limit / lr (2 / lr for plain SGD; the momentum forms scale the same way)
-    limit, lr, top = (
-        _num(data.get("stability_limit")),
-        _num(data.get("learning_rate")),
-        _num(data.get("lambda_max")),
-    )
+    limit, lr, top = _num(data.stability_limit), _num(data.learning_rate), _num(data.lambda_max)
     if limit is not None and lr is not None and top is not None and limit > 0 and lr > 0:
         bars.append(("largest λ_max stable at your learning rate", top * limit / lr))
     if not bars:

@@ -154,18 +154,18 @@ def build(report: Report, sources: Sources, intro: str) -> list[Entry]:
 
 
 def history_needs(report: Report, question: str) -> list[dict[str, object]]:
-    """What a history reader said would settle `question` (its outcome's data["needs"]), e.g. the
-    number of classes for the training loss when the file does not show it."""
+    """What a history reader said would settle `question` (its result's `needs`), e.g. the number of
+    classes for the training loss when the file does not show it."""
     answers = [*report.answers.values(), *report.inactive_answers.values()]
     for answer in answers:
         ev = answer.evidence
-        if ev is None or answer.source.value != "history" or not isinstance(ev.data, dict):
+        if ev is None or answer.source.value != "history":
             continue
-        needs = ev.data.get("needs")
-        if isinstance(needs, list):
-            found = [n for n in needs if isinstance(n, dict) and n.get("question") == question]
-            if found:
-                return found
+        result = ev.result  # HistoryResult (probes/results.py)
+        needs = getattr(result, "needs", None) or []
+        found = [n.model_dump(mode="json") for n in needs if n.question == question]
+        if found:
+            return found
     return []
 
 

@@ -93,8 +93,10 @@ HELP: dict[str, tuple[str, str]] = {
         "TRAINDOC_TOKEN=secret traindoc serve --host 0.0.0.0",
     ),
     "schema": (
-        "Print a JSON Schema: the report's (default), or the chat protocol's message and event.",
-        "traindoc schema > report.schema.json\ntraindoc schema --kind event",
+        "Print a JSON Schema: the report's (default), the chat protocol's message and event, every "
+        "probe's result (the `data` of `traindoc probe NAME --json`), or the service's OpenAPI document.",
+        "traindoc schema > report.schema.json\ntraindoc schema --kind event\n"
+        "traindoc schema --kind probes > probes.schema.json\ntraindoc schema --kind openapi",
     ),
     "completion": (
         "Print the shell completion script for bash, zsh or fish, generated from this parser.",

@@ -14,7 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.cli.common import print_json
 from assistant.errors import InputError
 
 ORDER = 35
@@ -103,27 +102,26 @@ def _markers(analysis: dict) -> list:
     return history_markers(analysis)
 
 
-def _x_label(curves: list[dict]) -> str:
-    axes = {str(c.get("x") or "step") for c in curves}
+def _x_label(curves: list) -> str:
+    axes = {str(c.x or "step") for c in curves}
     return axes.pop() if len(axes) == 1 else "step"
 
 
 def _text(outcome, plot: str) -> str:
-    data = outcome.data
-    lines = [f"history: {data['source']} ({data['format']})"]
-    lines += [f"  {n}" for n in data.get("notes", [])]
-    if data.get("group") is not None:
-        shown = ", ".join(g or "(plain)" for g in data.get("groups", []))
-        lines.append(f"  analysed group: {data['group'] or '(plain)'} of {shown} (--group to choose)")
+    data = outcome.result  # HistoryResult (probes/results.py)
+    lines = [f"history: {data.source} ({data.format})"]
+    lines += [f"  {n}" for n in data.notes]
+    if data.group is not None:
+        shown = ", ".join(g or "(plain)" for g in data.groups)
+        lines.append(f"  analysed group: {data.group or '(plain)'} of {shown} (--group to choose)")
     lines += ["", plot, outcome.summary, "", "Answers:"]
     lines += [f"  {q}: {v}" for q, v in outcome.answers.items()] or ["  (none: the history cannot tell)"]
     lines += ["", "Rules:"] + [f"  - {r}" for r in outcome.rules]
     if outcome.warnings:
         lines += ["", "Warnings:"] + [f"  ! {w}" for w in outcome.warnings]
-    needs = data.get("needs") or []
-    if needs:
+    if data.needs:
         lines += ["", "To settle what is left open:"]
-        lines += [f"  ? {n['question']}: give {' or '.join(n['options'])}" for n in needs]
+        lines += [f"  ? {n.question}: give {' or '.join(n.options)}" for n in data.needs]
     return "\n".join(lines) + "\n"
 
 
@@ -132,27 +130,36 @@ def run(args: argparse.Namespace) -> int:
     from probes.history import history_outcome
 
     outcome = history_outcome(args.path, **history_options(args))
-    curves_data = outcome.data.get("curves", [])
+    result = outcome.result  # HistoryResult (probes/results.py)
     curves = [
-        Curve(c["name"], c["steps"], [math.nan if v is None else v for v in c["values"]]) for c in curves_data
+        Curve(
+            c.name,
+            [math.nan if x is None else x for x in c.steps],
+            [math.nan if v is None else v for v in c.values],
+        )
+        for c in result.curves
     ]
-    markers = _markers(outcome.data.get("analysis", {}))
-    x_label = _x_label(curves_data)
+    markers = _markers(result.analysis)
+    x_label = _x_label(result.curves)
     if args.plot:
         svg = svg_plot(
             curves,
             log_y=args.log_y,
-            title=Path(str(outcome.data["source"])).name,
+            title=Path(result.source).name,
             x_label=x_label,
             markers=markers,
-            levels=history_levels(outcome.data.get("analysis", {})),
+            levels=history_levels(result.analysis),
         )
         try:
             Path(args.plot).write_text(svg, encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {args.plot}: {exc.strerror or exc}") from None
     if args.json:
-        print_json(outcome)
+        import json
+
+        from probes.results import outcome_json
+
+        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2) + "\n")
         return 0
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -48,19 +48,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if args.json:
-        payload = {
-            **outcome.data,
-            "answers": outcome.answers,
-            "summary": outcome.summary,
-            "rules": outcome.rules,
-            "warnings": outcome.warnings,
-            "seconds": outcome.seconds,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        from probes.results import outcome_json
+
+        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, default=str) + "\n")
     else:
         sys.stdout.write(f"{outcome.summary}\n\n")
-        table = outcome.data.get("table")
-        if isinstance(table, list):  # the depth ladder, one "a | b | c" row per line
+        table = getattr(outcome.result, "table", None)
+        if table:  # the depth ladder, one "a | b | c" row per line
             sys.stdout.write("\n".join(f"  {row}" for row in table) + "\n\n")
         for rule in outcome.rules:
             sys.stdout.write(f"  - {rule}\n")

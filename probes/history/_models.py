@@ -186,13 +186,8 @@ class HeldOutCheck(BaseModel):
     nonfinite: int = 0
 
 
-class Need(BaseModel):
-    """A fact the history does not hold that would settle a question (the TUI asks for it)."""
-
-    question: str = Field(description="the flowchart question it would settle, e.g. train_loss_large")
-    fact: Literal["classes", "baseline"]
-    options: list[str] = Field(description="CLI options that give it: --classes C, --baseline LOSS")
-    why: str
+# the typed result models (probes/results.py) declare it: one home, importable without numpy
+from probes.results import Need  # noqa: E402
 
 
 class LearningRateCheck(BaseModel):

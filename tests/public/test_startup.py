@@ -66,6 +66,23 @@ def test_schema_loads_pydantic_only() -> None:
     assert "pydantic" in found and not found & set(HEAVY), found
 
 
+def test_probe_result_schema_loads_no_probe() -> None:
+    """`schema --kind probes` describes every probe's result from pydantic models alone: no torch,
+    numpy or history reader (probes/results.py imports none of them)."""
+    modules = loaded_modules("schema", "--kind", "probes")
+    found = {m.split(".")[0] for m in modules}
+    assert "pydantic" in found and not found & set(HEAVY), found
+    assert "probes.results" in modules and "probes.history" not in modules, modules
+
+
+def test_report_commands_do_not_build_the_probe_result_models(tmp_path: Path) -> None:
+    """The result models are only for commands that show a probe's result."""
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"train_loss_large": "no", "test_loss_large": "no"}')
+    assert "probes.results" not in loaded_modules("schema")
+    assert "probes.results" not in loaded_modules("diagnose", "--answers", str(answers), "--json")
+
+
 def test_diagnose_answers_loads_the_engine_but_nothing_for_measuring(tmp_path: Path) -> None:
     answers = tmp_path / "answers.json"
     answers.write_text('{"train_loss_large": "no", "test_loss_large": "no"}')

@@ -55,6 +55,9 @@ def test_depth_ladder_plots_each_seed_the_mean_the_baselines_and_your_depth() ->
         "user_depth": 4,
         "trivial_loss": 1.0,
         "reference": {"reference_loss": 0.5},
+        # the rest of what the depth probe always writes (probes/results.py DepthResult)
+        "table": [],
+        "seeds": 2,
     }
     (figure,) = figures_for(evidence("depth", data), "Optimization issue")
     root = ET.fromstring(figure.svg)
@@ -77,6 +80,11 @@ def test_loss_against_its_baselines_is_a_labelled_bar_each() -> None:
         "reference": {"kind": "logistic regression", "loss": 0.4},
         "target_loss": 0.1,
         "held_out": {"test": {"loss": 2.4}},
+        # the rest of what the baselines probe always writes (probes/results.py BaselinesResult)
+        "task": "classification",
+        "samples": 100,
+        "trivial": {"uniform": 2.3},
+        "fraction_of_trivial": 2.2 / 2.3,
     }
     (figure,) = figures_for(evidence("baselines", data), "Training loss large")
     root = ET.fromstring(figure.svg)
@@ -90,6 +98,9 @@ def test_loss_against_its_baselines_is_a_labelled_bar_each() -> None:
 def test_eigenvalues_with_a_negative_one_and_the_stable_limit() -> None:
     # lr 0.1, lambda_max 2: plain SGD is stable while lambda_max < 2 / 0.1 = 20 (limit 2/2 = 1.0)
     data = {"lambda_max": 2.0, "lambda_min": -2.0, "learning_rate": 0.1, "stability_limit": 1.0}
+    # the rest of what the curvature probe always writes (probes/results.py CurvatureResult)
+    data |= {"gradient_norm": 1e-5, "loss": 0.5, "hvp_count": 10, "method": "lanczos", "converged": True}
+    data |= {"classification": "saddle_point"}
     (figure,) = figures_for(evidence("curvature", data), "Saddle point")
     root = ET.fromstring(figure.svg)
     bars = root.findall(f"{SVG}rect[@class='bar']")

@@ -24,6 +24,7 @@ LADDER = [
         "depth": d,
         "mean": 0.1 * d,
         "seeds": [0, 1],
+        "losses": [0.1 * d - 0.01, 0.1 * d + 0.01],
         "step_losses": [2.0 * math.exp(-i / (3 * d)) + 0.1 * d for i in range(30)],
     }
     for d in (1, 2, 3)
@@ -45,7 +46,22 @@ def measured_report() -> Report:
         answers={"deeper_model_worse": "yes"},
         summary="depth 3 trains worse than depth 1",
         rules=["depth 3 reaches 0.3 vs depth 1 0.1: deeper worse (clear)"],
-        data={"ladder": LADDER, "trivial_loss": 2.3, "comparison": {"worse": 3, "better": 1}},
+        # the keys the depth probe writes (probes/results.py DepthResult: the outcome checks them)
+        data={
+            "ladder": LADDER,
+            "table": [],
+            "seeds": 2,
+            "trivial_loss": 2.3,
+            "comparison": {
+                "worse": 3,
+                "better": 1,
+                "difference": 0.2,
+                "noise_margin": 0.02,
+                "floor": 0.01,
+                "verdict": True,
+                "sureness": "clear",
+            },
+        },
     )
     apply_outcome(session, outcome, AnswerSource.probe)
     return session.report()
@@ -270,11 +286,11 @@ def test_export_writes_markdown_json_and_svg_plots(tmp_path: Path) -> None:
 def test_export_uses_curves_seen_live_when_the_evidence_has_none(tmp_path: Path) -> None:
     session = Session("s-live")
     apply_outcome(
-        session, ProbeOutcome(probe="baselines", answers={"train_loss_large": "no"}, data={"x": 1.0})
+        session, ProbeOutcome(probe="training", answers={"train_loss_large": "no"}, data={"x": 1.0})
     )
     report = session.report()
     assert export_report(report, tmp_path / "a").images == []
-    seen = {"baselines": {"depth 1": [(1.0, 2.0), (2.0, 1.0), (3.0, 0.5)]}}
+    seen = {"training": {"depth 1": [(1.0, 2.0), (2.0, 1.0), (3.0, 0.5)]}}
     assert len(export_report(report, tmp_path / "b", seen=seen).images) == 1
 
 

@@ -184,8 +184,10 @@ class Measuring(_Base):
                     session_store.save_curves(self.session.id, self.seen)
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
-                if job.probe == "remedies" and job.outcome is not None and job.outcome.data:
-                    self.show_remedies(RemedyReport.model_validate(job.outcome.data))
+                if job.probe == "remedies" and job.outcome is not None:
+                    report = job.outcome.result  # typed when the outcome was built (probes/results.py)
+                    if isinstance(report, RemedyReport):
+                        self.show_remedies(report)
             elif job.status == "cancelled":
                 self.notify(f"{job.probe} probe cancelled.", severity="warning")
             else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
+from rules.questions import answered_by
 
 if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
     from probes.base import ProbeOutcome
@@ -97,13 +98,13 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "baselines",
             "probes.baselines:baselines_probe",
-            ("train_loss_large",),
+            answered_by("baselines"),  # rules/questions.py: which questions it answers
             "training loss against the trivial predictor, an easy reference model and your target",
         ),
         ProbeSpec(
             "depth",
             "probes.depth:depth_probe",
-            ("deeper_model_worse", "simple_model_better"),
+            answered_by("depth"),  # rules/questions.py: which questions it answers
             "train shallower and deeper variants with the same recipe and compare training losses",
             options=(
                 ProbeOption(
@@ -115,7 +116,7 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "curvature",
             "probes.curvature:curvature_probe",
-            ("gradient_norm_small", "hessian_negative_eigenvalue", "learning_rate_exceeds_stability"),
+            answered_by("curvature"),  # rules/questions.py: which questions it answers
             "gradient norm and the Hessian's extreme eigenvalues where training stopped",
             options=(
                 ProbeOption(
@@ -194,7 +195,7 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "learning_rate",
             "probes.learning_rate:learning_rate_probe",
-            ("learning_rate_exceeds_stability", "loss_diverged"),
+            answered_by("learning_rate"),  # rules/questions.py: which questions it answers
             "sharpness at initialization and at the last sane point against the learning rate's stability limit",
             options=(
                 ProbeOption("samples", int, 1024, "training samples used for the Hessian"),
@@ -205,7 +206,7 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "generalization",
             "probes.generalization:generalization_probe",
-            ("test_loss_large", "val_loss_large"),
+            answered_by("generalization"),  # rules/questions.py: which questions it answers
             "train/validation/test losses and a train-vs-test distribution check",
         ),
         ProbeSpec(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rules.judgements import gradient_small, held_out_large, loss_large
+from rules.questions import QUESTION_ORDER
+from rules.schema import AnswerValue
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 from tui.vocabulary import (
     COUNT_UNITS,
@@ -34,22 +36,8 @@ from tui.vocabulary import (
     YES,
 )
 
-AnswerValue = Literal["yes", "no", "unsure"]
 Intent = Literal["answer", "why", "measure", "help", "none"]
 
-# The flowchart's order, so claims are sent in an order the path accepts (ids are a public contract).
-QUESTION_ORDER: tuple[str, ...] = (
-    "train_loss_large",
-    "deeper_model_worse",
-    "simple_model_better",
-    "gradient_norm_small",
-    "hessian_negative_eigenvalue",
-    "learning_rate_exceeds_stability",
-    "loss_diverged",
-    "test_loss_large",
-    "val_loss_large",
-    "test_set_available",
-)
 
 # "Large" against the trivial predictor, the rule the baselines probe states (probes/baselines.py;
 # a test keeps them equal): at least half of the trivial loss is large, at most a fifth is small, and

@@ -15,7 +15,7 @@ from assistant.errors import InputError, TraindocError
 from assistant.models import Report
 from assistant.service_models import ProbeJob, ProbeJobEvent, SessionPublic
 from rules import KNOWLEDGE
-from tui.freetext import Claim
+from tui.answer_parsing import Claim
 from tui.transcript import Sources
 
 if TYPE_CHECKING:

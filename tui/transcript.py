@@ -13,8 +13,8 @@ from assistant.models import Answer, Disagreement, Finding, QuestionPublic, Repo
 from probes.registry import PROBES
 from rules import KNOWLEDGE
 from rules.schema import HISTORY
+from tui.answer_parsing import display_value
 from tui.evidence import evidence_markdown
-from tui.freetext import display_value
 
 EntryKind = Literal["assistant", "user", "finding", "summary", "note"]
 

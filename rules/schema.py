@@ -51,7 +51,9 @@ class Question:
 
 
 @dataclass(frozen=True)
-class Finding:
+class FindingDefinition:
+    """What a finding IS (the knowledge base); a finding reached in a report is assistant.models.Finding."""
+
     id: str
     title: str
     explanation: str
@@ -60,6 +62,9 @@ class Finding:
     kind: Literal["diagnosis", "warning", "done"] = "diagnosis"
     lecture: str = ""
     lecture_url: str = COURSE_URL
+
+
+Finding = FindingDefinition  # the old name, kept for importers
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.models import Evidence
-from assistant.plots import Curve, Level, Marker, history_levels, history_markers, svg_bars, svg_plot
-from tui.evidence import curves
+from assistant.plots import Level, Marker, PlotCurve, history_levels, history_markers, svg_bars, svg_plot
+from tui.evidence import CurvePoints, curves
 from tui.plotting import as_curves, use_log_scale
-
-Points = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ def _num(value: Any) -> float | None:
 
 
 def figures_for(
-    evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, Points]] | None = None
+    evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, CurvePoints]] | None = None
 ) -> list[Figure]:
     data, probe = evidence.data, evidence.probe or evidence.source.value
     out: list[Figure] = []
@@ -85,8 +83,8 @@ def _depth_ladder(data: Mapping[str, Any], where: str) -> list[Figure]:
     seeds_x = [float(r["depth"]) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
     seeds_y = [float(v) for r in rows for v in r.get("losses") or [] if _num(v) is not None]
     drawn = [
-        Curve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
-        Curve("each seed", seeds_x, seeds_y, points=True, line=False),
+        PlotCurve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
+        PlotCurve("each seed", seeds_x, seeds_y, points=True, line=False),
     ]
     levels = []
     trivial = _num(data.get("trivial_loss"))

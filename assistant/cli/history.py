@@ -128,13 +128,14 @@ def _text(outcome, plot: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.plots import Curve, history_levels, svg_plot, terminal_plot
+    from assistant.plots import PlotCurve, history_levels, svg_plot, terminal_plot
     from probes.history import history_outcome
 
     outcome = history_outcome(args.path, **history_options(args))
     curves_data = outcome.data.get("curves", [])
     curves = [
-        Curve(c["name"], c["steps"], [math.nan if v is None else v for v in c["values"]]) for c in curves_data
+        PlotCurve(c["name"], c["steps"], [math.nan if v is None else v for v in c["values"]])
+        for c in curves_data
     ]
     markers = _markers(outcome.data.get("analysis", {}))
     x_label = _x_label(curves_data)

@@ -303,6 +303,20 @@ def _thin(curve: PlotCurve, limit: int = MAX_SVG_POINTS) -> list[tuple[float, fl
     return sorted(kept, key=lambda p: p[0])
 
 
+def _svg_start(width: float, height: float, title: str) -> list[str]:
+    """The opening of every SVG here: the element, a white page and the title (shortened to fit)."""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
+        parts.append(
+            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
+        )
+    return parts
+
+
 def svg_plot(
     curves: Sequence[PlotCurve],
     *,
@@ -328,15 +342,7 @@ def svg_plot(
     def py(y: float) -> float:
         return top + (1 - sy.norm(y)) * ph
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
-        parts.append(
-            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
-        )
+    parts = _svg_start(width, height, title)
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     y_ticks = nice_ticks(sy.lo, sy.hi) if not log_y else _log_ticks(sy.lo, sy.hi)
     for value in y_ticks:
@@ -466,15 +472,7 @@ def svg_bars(
     def px(v: float) -> float:
         return left + (v - lo) / span * (right - left)
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
-        parts.append(
-            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
-        )
+    parts = _svg_start(width, height, title)
     for i, (name, value) in enumerate(finite):
         y = top + i * row_h
         x0, x1 = sorted((px(0.0), px(value)))

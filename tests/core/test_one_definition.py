@@ -71,6 +71,43 @@ def test_no_module_outside_rules_lists_question_ids() -> None:
     assert copies == []
 
 
+def test_no_module_outside_rules_maps_questions_to_probes() -> None:
+    """A dict literal from a question id to a probe's name (autorun's old MEASURED_BY) is a copy."""
+    copies = []
+    for path in library_files():
+        where = str(path.relative_to(REPO))
+        if not where.startswith("rules/"):
+            copies += [(where, line) for line in question_probe_dicts(ast.parse(path.read_text(), where))]
+    assert copies == []
+
+
+def question_probe_dicts(tree: ast.Module) -> list[int]:
+    """Lines of dict literals mapping a question id to a probe name, spelled out or through a
+    module-level NAME = "..." constant."""
+    named = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+    def value(node: ast.AST | None) -> object:
+        if isinstance(node, ast.Constant):
+            return node.value
+        return named.get(node.id) if isinstance(node, ast.Name) else None
+
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Dict)
+        and any(
+            value(k) in QUESTION_IDS and (value(v) in PROBES or value(v) == HISTORY)
+            for k, v in zip(node.keys, node.values, strict=True)
+        )
+    ]
+
+
 def test_the_search_would_catch_a_copy() -> None:
     """The searches above are not vacuous: they see a copied order and a Literal of the values."""
     copied = ast.parse("ORDER = ('train_loss_large', 'deeper_model_worse', 'gradient_norm_small')")
@@ -78,6 +115,8 @@ def test_the_search_would_catch_a_copy() -> None:
     found = [strings_of(n) for tree in (copied, literal) for n in ast.walk(tree)]
     assert ["train_loss_large", "deeper_model_worse", "gradient_norm_small"] in found
     assert list(ANSWER_VALUES) in found
+    copied_map = ast.parse("Q = 'learning_rate_exceeds_stability'\nP = 'learning_rate'\nMEASURED_BY = {Q: P}")
+    assert question_probe_dicts(copied_map) == [3]
 
 
 def test_question_order_is_the_lecture_order_of_the_questions() -> None:

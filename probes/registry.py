@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
-from rules.questions import answered_by
 
 if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
     from probes.base import ProbeOutcome
@@ -49,11 +48,18 @@ class ProbeOption:
 class ProbeSpec:
     name: str
     target: str  # "module:function"; the function takes (ProbeContext, **options) -> ProbeOutcome
-    answers: tuple[str, ...]
     description: str
     # keyword options of the probe function, declared here so the CLI can offer them without
     # importing torch-heavy modules at start-up
     options: tuple[ProbeOption, ...] = ()
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The questions this probe can answer: the questions' own `measured_by` (rules/questions.py,
+        the one question->probe map), read on use so that `traindoc --help` loads no knowledge base."""
+        from rules.questions import answered_by
+
+        return answered_by(self.name)
 
     def function(self) -> Callable[..., ProbeOutcome]:
         module, _, name = self.target.partition(":")
@@ -98,13 +104,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "baselines",
             "probes.baselines:baselines_probe",
-            answered_by("baselines"),  # rules/questions.py: which questions it answers
             "training loss against the trivial predictor, an easy reference model and your target",
         ),
         ProbeSpec(
             "depth",
             "probes.depth:depth_probe",
-            answered_by("depth"),  # rules/questions.py: which questions it answers
             "train shallower and deeper variants with the same recipe and compare training losses",
             options=(
                 ProbeOption(
@@ -116,7 +120,6 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "curvature",
             "probes.curvature:curvature_probe",
-            answered_by("curvature"),  # rules/questions.py: which questions it answers
             "gradient norm and the Hessian's extreme eigenvalues where training stopped",
             options=(
                 ProbeOption(
@@ -195,7 +198,6 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "learning_rate",
             "probes.learning_rate:learning_rate_probe",
-            answered_by("learning_rate"),  # rules/questions.py: which questions it answers
             "sharpness at initialization and at the last sane point against the learning rate's stability limit",
             options=(
                 ProbeOption("samples", int, 1024, "training samples used for the Hessian"),
@@ -206,13 +208,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "generalization",
             "probes.generalization:generalization_probe",
-            answered_by("generalization"),  # rules/questions.py: which questions it answers
             "train/validation/test losses and a train-vs-test distribution check",
         ),
         ProbeSpec(
             "remedies",
             "probes.remedies.run:remedies_probe",
-            (),
             "try the lecture's remedies for the findings on your setup and measure before and after",
             options=(
                 ProbeOption("findings", str, "", "comma-separated finding ids to treat, e.g. overfitting"),

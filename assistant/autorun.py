@@ -25,14 +25,12 @@ from probes.registry import PROBES, probe_for, run_probe
 
 LEARNING_RATE = "learning_rate"
 STABILITY_QUESTION = "learning_rate_exceeds_stability"
-# questions measured better by another probe than the one the question names
-MEASURED_BY = {STABILITY_QUESTION: LEARNING_RATE}
 
 
 def next_probe(session: Session, tried: set[str]) -> tuple[str, str] | None:
     """The first pending question a not-yet-tried probe can measure, as (probe, question)."""
     for question in session.report().pending:
-        name = MEASURED_BY.get(question.id) or question.probe or probe_for(question.id)
+        name = question.probe or probe_for(question.id)  # rules/questions.py: the one to run first
         if name in PROBES and name not in tried:
             return name, question.id
     return None

@@ -174,7 +174,7 @@ class TraindocClient:
 
     # -- probe jobs ---------------------------------------------------------------------------------
 
-    def start_probe(
+    def start_job(
         self, session_id: str, probe: str, *, setup: str | None = None, options: dict | None = None
     ) -> ProbeJob:
         body: dict[str, Any] = {"probe": probe, "options": options or {}}
@@ -184,8 +184,8 @@ class TraindocClient:
             self._request("POST", f"/sessions/{_seg(session_id)}/jobs", json=body).content
         )
 
-    def follow_probe(self, job_id: str) -> Iterator[ProbeJobEvent]:
-        """Progress events as the probe runs, then one `done` event carrying the finished job."""
+    def follow_job(self, job_id: str) -> Iterator[ProbeJobEvent]:
+        """Progress events as the job's probe runs, then one `done` event carrying the finished job."""
         timeout = httpx.Timeout(self.timeout, read=max(self.timeout, STREAM_READ_TIMEOUT_S))
         url = f"/jobs/{_seg(job_id)}/events"
         try:
@@ -197,17 +197,24 @@ class TraindocClient:
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from None
 
-    def cancel_probe(self, job_id: str) -> ProbeJob:
+    def cancel_job(self, job_id: str) -> ProbeJob:
         # the server answers once the probe has stopped (it kills one that ignores the request)
         return ProbeJob.model_validate_json(
             self._request("POST", f"/jobs/{_seg(job_id)}/cancel", timeout=max(self.timeout, 30.0)).content
         )
 
-    def get_probe(self, job_id: str) -> ProbeJob:
+    def get_job(self, job_id: str) -> ProbeJob:
         return ProbeJob.model_validate_json(self._request("GET", f"/jobs/{_seg(job_id)}").content)
 
-    def list_probes(self, session_id: str) -> list[ProbeJob]:
+    def list_jobs(self, session_id: str) -> list[ProbeJob]:
         return _jobs.validate_json(self._request("GET", f"/sessions/{_seg(session_id)}/jobs").content)
+
+    # the names before the client said "job" like the API does (its paths, ProbeJob): kept for scripts
+    start_probe = start_job
+    follow_probe = follow_job
+    cancel_probe = cancel_job
+    get_probe = get_job
+    list_probes = list_jobs
 
     # -- plumbing -----------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+from rules.schema import AnswerValue  # the one definition of the answer values
 
-AnswerValue = Literal["yes", "no", "unsure"]
+SCHEMA_VERSION = 1
 
 
 class AnswerSource(StrEnum):
@@ -91,6 +91,11 @@ class QuestionPublic(BaseModel):
     help: str
     choices: list[str]
     probe: str | None = Field(None, description="the probe that can measure the answer")
+    measured_by: list[str] = Field(
+        default_factory=list,
+        description="every probe that can measure the answer, the one to run first; "
+        "'history' means a training history's reader (`traindoc history`) can answer it",
+    )
     lecture: str = ""
     measured_only: bool = Field(
         False, description="true for questions a measurement answers (never put to the user as a prompt)"

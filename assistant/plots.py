@@ -1,6 +1,6 @@
 """Plots of training curves for people: in the terminal (Unicode braille or marker glyphs) and as SVG.
 
-No plotting library: a terminal plot is a character grid, an SVG a few polylines. Both take `Curve`s
+No plotting library: a terminal plot is a character grid, an SVG a few polylines. Both take `PlotCurve`s
 (a name, x values, y values; NaN/inf allowed and shown as a mark on the top edge, since a NaN loss is
 the most important point of a diverged run) and optional vertical `Marker`s (best epoch, early stop).
 
@@ -25,12 +25,15 @@ MAX_SVG_POINTS = 2000
 
 
 @dataclass(frozen=True)
-class Curve:
+class PlotCurve:
     name: str
     x: Sequence[float]
     y: Sequence[float]
     points: bool = False  # SVG: draw a dot at every point (a few measured values, e.g. per depth)
     line: bool = True  # SVG: join the points (False: dots only, e.g. one per seed)
+
+
+Curve = PlotCurve  # the old name (tui/evidence.py's CurvePoints and history's CurveSummary are other shapes)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def _drawable(v: float, log: bool) -> bool:
     return math.isfinite(v) and (v > 0 or not log)
 
 
-def _scales(curves: Sequence[Curve], log_y: bool, levels: Sequence[Level] = ()) -> tuple[_Scale, _Scale]:
+def _scales(curves: Sequence[PlotCurve], log_y: bool, levels: Sequence[Level] = ()) -> tuple[_Scale, _Scale]:
     xs = [x for c in curves for x in c.x if math.isfinite(x)]
     ys = [y for c in curves for y in c.y if _drawable(y, log_y)]
     ys += [lv.y for lv in levels if ys and _drawable(lv.y, log_y)]  # a baseline is always in view
@@ -146,7 +149,7 @@ def _line(x0: int, y0: int, x1: int, y1: int) -> Iterable[tuple[int, int]]:
 
 
 def _braille(
-    grid: PlotGrid, curves: Sequence[Curve], sx: _Scale, sy: _Scale, width: int, height: int
+    grid: PlotGrid, curves: Sequence[PlotCurve], sx: _Scale, sy: _Scale, width: int, height: int
 ) -> None:
     bits = [[0] * width for _ in range(height)]
     pw, ph = width * 2, height * 4
@@ -174,7 +177,7 @@ def _braille(
 
 
 def _markers(
-    grid: PlotGrid, curves: Sequence[Curve], sx: _Scale, sy: _Scale, width: int, height: int
+    grid: PlotGrid, curves: Sequence[PlotCurve], sx: _Scale, sy: _Scale, width: int, height: int
 ) -> None:
     """One glyph per curve for each column, over the rows between the column's lowest and highest
     value: noisy per-step losses show as a band. Readable without colour."""
@@ -198,7 +201,7 @@ def _markers(
 
 
 def plot_grid(
-    curves: Sequence[Curve],
+    curves: Sequence[PlotCurve],
     *,
     width: int = 64,
     height: int = 14,
@@ -263,7 +266,7 @@ def render_grid(
 
 
 def terminal_plot(
-    curves: Sequence[Curve],
+    curves: Sequence[PlotCurve],
     *,
     width: int = 64,
     height: int = 14,
@@ -284,7 +287,7 @@ def terminal_plot(
 # -- SVG ------------------------------------------------------------------------------------------
 
 
-def _thin(curve: Curve, limit: int = MAX_SVG_POINTS) -> list[tuple[float, float]]:
+def _thin(curve: PlotCurve, limit: int = MAX_SVG_POINTS) -> list[tuple[float, float]]:
     """Keep each bucket's lowest and highest point, so spikes survive thinning."""
     points = list(zip(curve.x, curve.y, strict=False))
     if len(points) <= limit:
@@ -300,8 +303,22 @@ def _thin(curve: Curve, limit: int = MAX_SVG_POINTS) -> list[tuple[float, float]
     return sorted(kept, key=lambda p: p[0])
 
 
+def _svg_start(width: float, height: float, title: str) -> list[str]:
+    """The opening of every SVG here: the element, a white page and the title (shortened to fit)."""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
+        parts.append(
+            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
+        )
+    return parts
+
+
 def svg_plot(
-    curves: Sequence[Curve],
+    curves: Sequence[PlotCurve],
     *,
     width: int = 720,
     height: int = 400,
@@ -325,15 +342,7 @@ def svg_plot(
     def py(y: float) -> float:
         return top + (1 - sy.norm(y)) * ph
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
-        parts.append(
-            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
-        )
+    parts = _svg_start(width, height, title)
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     y_ticks = nice_ticks(sy.lo, sy.hi) if not log_y else _log_ticks(sy.lo, sy.hi)
     for value in y_ticks:
@@ -463,15 +472,7 @@ def svg_bars(
     def px(v: float) -> float:
         return left + (v - lo) / span * (right - left)
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        shown = _fit(title, (width - 16) / (CHAR_W * 14 / 11))
-        parts.append(
-            f'<text x="{width / 2:.1f}" y="22" text-anchor="middle" font-size="14">{escape(shown)}</text>'
-        )
+    parts = _svg_start(width, height, title)
     for i, (name, value) in enumerate(finite):
         y = top + i * row_h
         x0, x1 = sorted((px(0.0), px(value)))

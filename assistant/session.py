@@ -36,6 +36,7 @@ def question_public(qid: str) -> QuestionPublic:
         help=q.help,
         choices=list(q.choices),
         probe=q.probe,
+        measured_by=list(q.measured_by),
         lecture=q.lecture,
         measured_only=not q.asked,
     )

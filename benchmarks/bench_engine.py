@@ -4,7 +4,10 @@ Both derive the same thing (tests/core/test_engine_equivalence.py); this measure
 uncached (the engine's memo off), on a fixed seeded sample of whole answer sets, in CPU time so that
 other processes on a shared machine do not inflate the figure. Also: loading a saddle-point
 answers file into a session and deriving its report (the path grown from the start: several
-derivations each), with the memo on and off.
+derivations each), with the memo on and off; and what the service does for every request that reads a
+session: replay its stored inputs into a `Session` on the process's engine and derive the report
+(`service_replay_and_report_us`; the engine's own memo is the only one since issue 13 removed the
+service's second memo, `MemoEngine`).
 
 Run:  python benchmarks/bench_engine.py [--samples 2000] [--json out.json]
 """
@@ -18,7 +21,7 @@ import random
 import time
 from typing import Any
 
-from assistant.engine import FlowchartEngine, durable_available
+from assistant.engine import FlowchartEngine, default_engine, durable_available
 from assistant.session import Session
 from rules import KNOWLEDGE
 
@@ -70,6 +73,13 @@ def main() -> None:
                 lambda a, e=memo: _load_and_report(e, a), [leaf] * 200
             ),
         }
+    replayed = Session(engine=default_engine())
+    replayed.load_answers(leaf)
+    inputs = replayed.inputs
+    result["service_engine"] = default_engine().name
+    result["service_replay_and_report_us"] = per_call_us(
+        lambda _: Session("s", inputs, engine=default_engine()).report(), [None] * 2000, repeats=5
+    )
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -7,11 +7,11 @@ through a callback and check `should_stop()` between iterations. Non-convergence
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-AnswerValue = Literal["yes", "no", "unsure"]
+from rules.schema import AnswerValue  # the one definition of the answer values
 
 
 class ProbeProgress(BaseModel):

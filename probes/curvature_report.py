@@ -205,14 +205,19 @@ class CurvatureMeasurement:
         }
 
 
-def hw2_2_classification(gradient_small: bool, shares: SpectrumShares) -> str:
-    """HW2-2's reading, for comparison: a critical point with minimum ratio > 0.5 is local-minimum-like."""
+def minimum_ratio_classification(gradient_small: bool, shares: SpectrumShares) -> str:
+    """The minimum-ratio reading (the course's HW2-2), for comparison: a critical point whose share of
+    positive eigenvalues (the minimum ratio) is > 0.5 is local-minimum-like. Its result keeps the JSON
+    key `hw2_2_classification` (a contract)."""
     if not gradient_small:
         return "not_at_critical_point"
     low, high = shares.positive_range
     if low > 0.5:
         return "local_minimum_like"
     return "saddle_point" if high <= 0.5 else "undetermined"
+
+
+hw2_2_classification = minimum_ratio_classification  # the old name (it named a homework, not the rule)
 
 
 def classify(gradient_small: bool, negative: bool | None) -> Classification:

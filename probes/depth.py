@@ -100,7 +100,7 @@ class Comparison:
 
 
 @dataclass
-class Noise:
+class SeedNoise:
     sigma: float  # pooled standard deviation of the final loss across seeds
     df: int
 
@@ -111,17 +111,17 @@ class Noise:
         return t95(self.df) * self.sigma * math.sqrt(sum(1 / n for n in counts if n > 0))
 
 
-def pooled_noise(rungs: Sequence[Rung]) -> Noise:
+def pooled_noise(rungs: Sequence[Rung]) -> SeedNoise:
     """The seed noise of THESE rungs (a rung that blew up has no noise to pool: it is reported)."""
     num, df = 0.0, 0
     for rung in rungs:
         if len(rung.losses) >= 2 and not rung.diverged:
             num += (len(rung.losses) - 1) * rung.spread**2
             df += len(rung.losses) - 1
-    return Noise(math.sqrt(num / df) if df else 0.0, df)
+    return SeedNoise(math.sqrt(num / df) if df else 0.0, df)
 
 
-def compare(worse: Rung, better: Rung, noise: Noise | None, trivial: float) -> Comparison:
+def compare(worse: Rung, better: Rung, noise: SeedNoise | None, trivial: float) -> Comparison:
     """`noise` None: the noise of the two rungs being compared (docs/probes.md), never of the others."""
     noise = pooled_noise([worse, better]) if noise is None else noise
     diff = worse.mean - better.mean
@@ -147,7 +147,7 @@ class DepthDecision:
     rules: list[str]
     comparison: Comparison | None
     reference_comparison: dict[str, Any] | None
-    noise: Noise
+    noise: SeedNoise
     other_worse_pairs: list[tuple[int, int]]
 
 
@@ -218,7 +218,7 @@ def decide(
     return DepthDecision(answer, simple, rules, comparison, ref_data, noise, others)
 
 
-def _noise_rule(noise: Noise) -> str:
+def _noise_rule(noise: SeedNoise) -> str:
     if noise.df == 0:
         return "seed noise not measured (one seed per depth): only the 10% floor guards the margin"
     return (

@@ -48,11 +48,18 @@ class ProbeOption:
 class ProbeSpec:
     name: str
     target: str  # "module:function"; the function takes (ProbeContext, **options) -> ProbeOutcome
-    answers: tuple[str, ...]
     description: str
     # keyword options of the probe function, declared here so the CLI can offer them without
     # importing torch-heavy modules at start-up
     options: tuple[ProbeOption, ...] = ()
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The questions this probe can answer: the questions' own `measured_by` (rules/questions.py,
+        the one question->probe map), read on use so that `traindoc --help` loads no knowledge base."""
+        from rules.questions import answered_by
+
+        return answered_by(self.name)
 
     def function(self) -> Callable[..., ProbeOutcome]:
         module, _, name = self.target.partition(":")
@@ -97,13 +104,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "baselines",
             "probes.baselines:baselines_probe",
-            ("train_loss_large",),
             "training loss against the trivial predictor, an easy reference model and your target",
         ),
         ProbeSpec(
             "depth",
             "probes.depth:depth_probe",
-            ("deeper_model_worse", "simple_model_better"),
             "train shallower and deeper variants with the same recipe and compare training losses",
             options=(
                 ProbeOption(
@@ -115,7 +120,6 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "curvature",
             "probes.curvature:curvature_probe",
-            ("gradient_norm_small", "hessian_negative_eigenvalue", "learning_rate_exceeds_stability"),
             "gradient norm and the Hessian's extreme eigenvalues where training stopped",
             options=(
                 ProbeOption(
@@ -194,7 +198,6 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "learning_rate",
             "probes.learning_rate:learning_rate_probe",
-            ("learning_rate_exceeds_stability", "loss_diverged"),
             "sharpness at initialization and at the last sane point against the learning rate's stability limit",
             options=(
                 ProbeOption("samples", int, 1024, "training samples used for the Hessian"),
@@ -205,13 +208,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec(
             "generalization",
             "probes.generalization:generalization_probe",
-            ("test_loss_large", "val_loss_large"),
             "train/validation/test losses and a train-vs-test distribution check",
         ),
         ProbeSpec(
             "remedies",
             "probes.remedies.run:remedies_probe",
-            (),
             "try the lecture's remedies for the findings on your setup and measure before and after",
             options=(
                 ProbeOption("findings", str, "", "comma-separated finding ids to treat, e.g. overfitting"),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Conclude,
         Condition,
         Finding,
+        FindingDefinition,
         Question,
         Rule,
     )
@@ -35,6 +36,7 @@ _SCHEMA_NAMES = frozenset(
         "Conclude",
         "Condition",
         "Finding",
+        "FindingDefinition",
         "Question",
         "Rule",
     }
@@ -49,6 +51,7 @@ __all__ = [
     "Conclude",
     "Condition",
     "Finding",
+    "FindingDefinition",
     "Knowledge",
     "KnowledgeError",
     "Question",
@@ -63,12 +66,12 @@ class KnowledgeError(ValueError):
 @dataclass(frozen=True)
 class Knowledge:
     questions: dict[str, Question]
-    findings: dict[str, Finding]
+    findings: dict[str, FindingDefinition]
     rules: tuple[Rule, ...]
 
     @classmethod
     def build(
-        cls, questions: tuple[Question, ...], findings: tuple[Finding, ...], rules: tuple[Rule, ...]
+        cls, questions: tuple[Question, ...], findings: tuple[FindingDefinition, ...], rules: tuple[Rule, ...]
     ) -> Knowledge:
         from rules.schema import ANSWER_VALUES, Ask
 

@@ -3,10 +3,10 @@
 Ids are a public contract: never rename one. Remedies follow the lecture (Hung-yi Lee, ML 2021).
 """
 
-from rules.schema import Finding
+from rules.schema import FindingDefinition
 
-FINDINGS: tuple[Finding, ...] = (
-    Finding(
+FINDINGS: tuple[FindingDefinition, ...] = (
+    FindingDefinition(
         id="model_bias",
         title="Model bias: the model is too simple",
         explanation=(
@@ -24,7 +24,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("depth", "baselines"),
         lecture="General Guidance: model bias",
     ),
-    Finding(
+    FindingDefinition(
         id="optimization_issue",
         title="Optimization issue: the model could fit better, but training does not find it",
         explanation=(
@@ -44,7 +44,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("depth", "curvature"),
         lecture="General Guidance: optimization issue",
     ),
-    Finding(
+    FindingDefinition(
         id="saddle_point",
         title="Stuck at a saddle point",
         explanation=(
@@ -63,7 +63,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("curvature",),
         lecture="When gradient is small: saddle point",
     ),
-    Finding(
+    FindingDefinition(
         id="local_minimum",
         title="At a local-minimum-like point",
         explanation=(
@@ -81,7 +81,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("curvature",),
         lecture="When gradient is small: local minimum",
     ),
-    Finding(
+    FindingDefinition(
         id="not_at_critical_point",
         title="Stuck, but not at a critical point: the gradient is still large",
         explanation=(
@@ -99,7 +99,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("curvature",),
         lecture="Adaptive learning rate: training stuck is not small gradient",
     ),
-    Finding(
+    FindingDefinition(
         id="learning_rate_too_high",
         title="The learning rate is above the stability limit",
         explanation=(
@@ -117,7 +117,7 @@ FINDINGS: tuple[Finding, ...] = (
         kind="warning",
         lecture="Adaptive learning rate (a classical stability check, not from the lecture)",
     ),
-    Finding(
+    FindingDefinition(
         id="diverged",
         title="Training diverged",
         explanation=(
@@ -134,7 +134,7 @@ FINDINGS: tuple[Finding, ...] = (
         kind="warning",
         lecture="Adaptive learning rate",
     ),
-    Finding(
+    FindingDefinition(
         id="overfitting",
         title="Overfitting: the model memorised the training data",
         explanation=(
@@ -158,7 +158,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("generalization", "history"),
         lecture="General Guidance: overfitting",
     ),
-    Finding(
+    FindingDefinition(
         id="mismatch",
         title="Mismatch: training and test data come from different distributions",
         explanation=(
@@ -176,7 +176,7 @@ FINDINGS: tuple[Finding, ...] = (
         confirmed_by=("generalization",),
         lecture="General Guidance: mismatch",
     ),
-    Finding(
+    FindingDefinition(
         id="healthy",
         title="Training looks healthy",
         explanation=(
@@ -191,7 +191,7 @@ FINDINGS: tuple[Finding, ...] = (
         kind="done",
         lecture="General Guidance: done",
     ),
-    Finding(
+    FindingDefinition(
         id="healthy_without_test",
         title="Healthy as far as held-out data shows (no test set to check mismatch)",
         explanation=(

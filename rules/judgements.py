@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 
-Verdict = Literal["yes", "no", "unsure"]
+if TYPE_CHECKING:  # a type only: `traindoc --help` reads this module and must not load rules.schema
+    from rules.schema import AnswerValue as Verdict  # a judgement's verdict is the answer it gives
 
 # A gap between held-out and training loss is material at >= a tenth of the trivial loss...
 GAP_FRACTION = 0.1

@@ -3,7 +3,7 @@
 Ids are a public contract (answers files, the API, scripts): never rename one.
 """
 
-from rules.schema import Question
+from rules.schema import HISTORY, Question
 
 QUESTIONS: tuple[Question, ...] = (
     Question(
@@ -15,7 +15,7 @@ QUESTIONS: tuple[Question, ...] = (
             "or uniform class probabilities (ln C for C classes), an easy-to-optimize model such as "
             "linear or logistic regression, or the loss that would be good enough for you."
         ),
-        probe="baselines",
+        measured_by=("baselines", HISTORY),
         lecture="General Guidance: loss on training data",
     ),
     Question(
@@ -29,7 +29,7 @@ QUESTIONS: tuple[Question, ...] = (
             "(model bias). Example from the lecture: 1-4 layers reach 0.28k, 0.18k, 0.14k, 0.10k; "
             "5 layers reach 0.34k: optimization issue."
         ),
-        probe="depth",
+        measured_by=("depth",),
         lecture="General Guidance: model bias vs optimization issue",
     ),
     Question(
@@ -39,7 +39,7 @@ QUESTIONS: tuple[Question, ...] = (
             "If a linear model fits the training data better than your network, your network could "
             "represent that function (it is in its function set) but optimization does not find it."
         ),
-        probe="depth",
+        measured_by=("depth",),
         asked=False,
         lecture="General Guidance: compare with easy-to-optimize models",
     ),
@@ -52,7 +52,7 @@ QUESTIONS: tuple[Question, ...] = (
             "loss plateaus while the gradient is still large: the parameters bounce between the walls "
             "of a narrow valley. The homework convention counts a norm below 1e-3 as zero."
         ),
-        probe="curvature",
+        measured_by=("curvature",),
         lecture="When gradient is small: critical points",
     ),
     Question(
@@ -64,7 +64,7 @@ QUESTIONS: tuple[Question, ...] = (
             "along the eigenvector of a negative eigenvalue. This needs the true Hessian; a "
             "Gauss-Newton approximation can never show a negative eigenvalue."
         ),
-        probe="curvature",
+        measured_by=("curvature",),
         lecture="When gradient is small: Hessian, saddle point vs local minimum",
     ),
     Question(
@@ -74,7 +74,7 @@ QUESTIONS: tuple[Question, ...] = (
             "Plain gradient descent is unstable along a direction whose curvature exceeds 2 / learning "
             "rate: the loss oscillates or diverges there."
         ),
-        probe="learning_rate",
+        measured_by=("learning_rate", "curvature", HISTORY),
         asked=False,
         lecture="Adaptive learning rate: training stuck is not small gradient",
     ),
@@ -82,7 +82,7 @@ QUESTIONS: tuple[Question, ...] = (
         id="loss_diverged",
         text="Did the training loss diverge (blow up or turn NaN)?",
         help="A loss that grows without bound or becomes NaN means the updates are unstable.",
-        probe="history",
+        measured_by=(HISTORY, "learning_rate"),
         asked=False,
         lecture="Adaptive learning rate",
     ),
@@ -93,7 +93,7 @@ QUESTIONS: tuple[Question, ...] = (
             "Your training loss is fine, so now look at data the model never trained on. If the test "
             "loss is small too, you are done."
         ),
-        probe="generalization",
+        measured_by=("generalization", HISTORY),
         lecture="General Guidance: loss on testing data",
     ),
     Question(
@@ -105,7 +105,7 @@ QUESTIONS: tuple[Question, ...] = (
             "data (overfitting). If it is fine but the test set is bad, training and test data come "
             "from different distributions (mismatch), and more training data will not help."
         ),
-        probe="generalization",
+        measured_by=("generalization", HISTORY),
         lecture="General Guidance: overfitting vs mismatch",
     ),
     Question(
@@ -117,8 +117,17 @@ QUESTIONS: tuple[Question, ...] = (
             "within the training distribution, but not whether it works on data produced differently. "
             "Answered by the history reader (no test curve) and the generalization probe (no test data)."
         ),
-        probe="generalization",
+        measured_by=("generalization", HISTORY),
         asked=False,
         lecture="General Guidance: overfitting vs mismatch",
     ),
 )
+
+# The lecture's order of the questions (the flowchart read top to bottom): claims, asked questions and
+# evidence are listed in it.
+QUESTION_ORDER: tuple[str, ...] = tuple(q.id for q in QUESTIONS)
+
+
+def answered_by(source: str) -> tuple[str, ...]:
+    """The ids of the questions a probe (or HISTORY, the history reader) can answer, in order."""
+    return tuple(q.id for q in QUESTIONS if source in q.measured_by)

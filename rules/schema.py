@@ -9,11 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# The one definition of the answer values (the API, the CLI, probes, the TUI and the judgements import
+# these: tests/core/test_one_definition.py checks that nobody spells them out again).
 AnswerValue = Literal["yes", "no", "unsure"]
-ANSWER_VALUES: tuple[str, ...] = ("yes", "no", "unsure")
+ANSWER_VALUES: tuple[AnswerValue, ...] = ("yes", "no", "unsure")
 # The value a question has in the engine while nobody answered it. Posting it explicitly makes
 # the world closed, so rules can say "not answered yes" without the engine's negation.
 UNANSWERED = "unanswered"
+# Not a probe: the reader of a training history (`traindoc history`), named where a question says who
+# can measure its answer.
+HISTORY = "history"
 
 
 # Hung-yi Lee, Machine Learning 2021 (NTU): videos and slides of the lectures cited below.
@@ -25,15 +30,30 @@ class Question:
     id: str
     text: str
     help: str
-    probe: str | None = None  # the probe that can measure the answer
+    # Who can measure the answer: probe names (run on a setup) and HISTORY (read from a training
+    # history), the one to run for it first. The one question->probe map: the probes' registry and
+    # the TUI read it from here.
+    measured_by: tuple[str, ...] = ()
     # False for questions only a measurement answers (never put to the user as a prompt).
     asked: bool = True
     choices: tuple[str, ...] = ANSWER_VALUES
     lecture: str = ""
 
+    @property
+    def probe(self) -> str | None:
+        """The one to run for this question (`traindoc probe NAME`, QuestionPublic.probe)."""
+        return self.measured_by[0] if self.measured_by else None
+
+    @property
+    def from_history(self) -> bool:
+        """Whether a training history's reader can answer it."""
+        return HISTORY in self.measured_by
+
 
 @dataclass(frozen=True)
-class Finding:
+class FindingDefinition:
+    """What a finding IS (the knowledge base); a finding reached in a report is assistant.models.Finding."""
+
     id: str
     title: str
     explanation: str
@@ -42,6 +62,9 @@ class Finding:
     kind: Literal["diagnosis", "warning", "done"] = "diagnosis"
     lecture: str = ""
     lecture_url: str = COURSE_URL
+
+
+Finding = FindingDefinition  # the old name, kept for importers
 
 
 @dataclass(frozen=True)

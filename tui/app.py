@@ -116,7 +116,7 @@ class TraindocApp(App[None]):
         """After the app has exited: stop the probe that was running when the user quit."""
         if self.left_running is not None:
             with contextlib.suppress(Exception):  # finished meanwhile, or the service is gone
-                self.client.cancel_probe(self.left_running)
+                self.client.cancel_job(self.left_running)
             self.left_running = None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -15,7 +15,7 @@ from assistant.errors import InputError, TraindocError
 from assistant.models import Report
 from assistant.service_models import ProbeJob, ProbeJobEvent, SessionPublic
 from rules import KNOWLEDGE
-from tui.freetext import Claim
+from tui.answer_parsing import Claim
 from tui.transcript import Sources
 
 if TYPE_CHECKING:
@@ -130,10 +130,10 @@ class Conversation:
     def start_probe(self, probe: str, options: dict[str, Any] | None = None) -> ProbeJob:
         if self.sources.setup is None:
             raise InputError("no setup is loaded (start with traindoc --setup FILE.py:FUNC or --demo NAME)")
-        return self.client.start_probe(self._id(), probe, setup=self.sources.setup, options=options)
+        return self.client.start_job(self._id(), probe, setup=self.sources.setup, options=options)
 
     def follow(self, job_id: str) -> Iterator[ProbeJobEvent]:
-        return self.client.follow_probe(job_id)
+        return self.client.follow_job(job_id)
 
     def cancel(self, job_id: str) -> ProbeJob:
-        return self.client.cancel_probe(job_id)
+        return self.client.cancel_job(job_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from assistant.models import Evidence
 
-Curve = list[tuple[float, float]]
+CurvePoints = list[tuple[float, float]]  # (x, y) pairs of one curve, as the TUI draws them
 MAX_SCALARS = 14
 MAX_ROWS = 24
 MIN_CURVE_POINTS = 4
@@ -126,10 +126,10 @@ def walk_tables(
             yield _label(here), list(value)
 
 
-def curves(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Curve]:
+def curves(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, CurvePoints]:
     """Every curve in the data: lists of numbers (x = index), lists of [x, y] pairs, and the same
     inside records (named by the record's first scalar, e.g. 'depth 3 step_losses')."""
-    found: dict[str, Curve] = {}
+    found: dict[str, CurvePoints] = {}
     for key, value in data.items():
         here = (*path, str(key))
         if isinstance(value, Mapping):
@@ -155,7 +155,7 @@ def curves(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Cur
     return found
 
 
-def _series(record: Mapping[str, Any]) -> Curve | None:
+def _series(record: Mapping[str, Any]) -> CurvePoints | None:
     """A record holding one curve as parallel lists (steps/values or x/y); NaN (null) is kept."""
     for xs_key, ys_key in (("steps", "values"), ("x", "y")):
         xs, ys = record.get(xs_key), record.get(ys_key)

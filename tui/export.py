@@ -14,7 +14,7 @@ from assistant.models import Evidence, Report
 from assistant.remedies import remedies_markdown
 from assistant.render import report_markdown
 from probes.remedies.result import RemedyReport
-from tui.evidence import Curve
+from tui.evidence import CurvePoints
 from tui.figures import figures_for
 
 
@@ -48,7 +48,7 @@ def export_report(
     report: Report,
     directory: Path,
     stem: str | None = None,
-    seen: Mapping[str, Mapping[str, Curve]] | None = None,
+    seen: Mapping[str, Mapping[str, CurvePoints]] | None = None,
     remedies: Sequence[RemedyReport] = (),
 ) -> Exported:
     """Write `<stem>.md`, `<stem>.json` and `<stem>-plots/*.svg` into `directory` (created if needed).

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.models import Evidence
-from assistant.plots import Curve, Level, Marker, history_levels, history_markers, svg_bars, svg_plot
+from assistant.plots import Level, Marker, PlotCurve, history_levels, history_markers, svg_bars, svg_plot
 from probes.results import BaselinesResult, CurvatureResult, DepthResult
-from tui.evidence import curves
+from tui.evidence import CurvePoints, curves
 from tui.plotting import as_curves, use_log_scale
-
-Points = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ def _num(value: Any) -> float | None:
 
 
 def figures_for(
-    evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, Points]] | None = None
+    evidence: Evidence, where: str, seen: Mapping[str, Mapping[str, CurvePoints]] | None = None
 ) -> list[Figure]:
     data, probe = evidence.data, evidence.probe or evidence.source.value
     result = evidence.result  # the probe's typed result (probes/results.py), None if it has none
@@ -85,8 +83,8 @@ def _depth_ladder(data: DepthResult, where: str) -> list[Figure]:
     seeds_x = [float(r.depth) for r in rows for v in r.losses if _num(v) is not None]
     seeds_y = [float(v) for r in rows for v in r.losses if v is not None and _num(v) is not None]
     drawn = [
-        Curve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
-        Curve("each seed", seeds_x, seeds_y, points=True, line=False),
+        PlotCurve("mean over seeds", depths, [m if m is not None else math.nan for m in means], points=True),
+        PlotCurve("each seed", seeds_x, seeds_y, points=True, line=False),
     ]
     levels = []
     trivial = _num(data.trivial_loss)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probes.base import ProbeProgress
+from tui.evidence import CurvePoints
 
-Curve = list[tuple[float, float]]
 MAX_CURVES = 12
 MIN_POINTS = 4  # a kept curve needs at least this many points
 
@@ -22,7 +22,7 @@ MIN_POINTS = 4  # a kept curve needs at least this many points
 @dataclass
 class LiveCurves:
     job_probe: str
-    spaces: dict[str, dict[str, Curve]] = field(default_factory=dict)
+    spaces: dict[str, dict[str, CurvePoints]] = field(default_factory=dict)
     series: dict[str, set[str]] = field(default_factory=dict)
     shown: str | None = None
     bar: tuple[int, int] | None = None  # (done, total) for the progress bar
@@ -46,7 +46,7 @@ class LiveCurves:
             self.shown = point.probe
 
     @staticmethod
-    def _curve_name(space: dict[str, Curve], name: str, x: float) -> str:
+    def _curve_name(space: dict[str, CurvePoints], name: str, x: float) -> str:
         """The curve a point extends. A series that starts over (the same depth trained again with
         another seed) becomes a new curve, "depth 3 loss, run 2", instead of a line drawn back."""
         runs = [n for n in space if n == name or n.startswith(f"{name}, run ")]
@@ -64,10 +64,10 @@ class LiveCurves:
         )
         return mine <= others
 
-    def curves(self) -> dict[str, Curve]:
+    def curves(self) -> dict[str, CurvePoints]:
         return self.curves_of(self.shown)
 
-    def curves_of(self, namespace: str | None) -> dict[str, Curve]:
+    def curves_of(self, namespace: str | None) -> dict[str, CurvePoints]:
         """The curves one loop reported, named for a legend ("depth 3" rather than "depth 3 loss")."""
         if namespace is None or namespace not in self.spaces:
             return {}
@@ -94,14 +94,14 @@ def _series_and_key(name: str) -> tuple[str, str, str]:
     return series, key, f"{sep}{run}" if sep else ""
 
 
-def run_curves(live: LiveCurves) -> dict[str, dict[str, Curve]]:
+def run_curves(live: LiveCurves) -> dict[str, dict[str, CurvePoints]]:
     """What a finished job measured along the way, by the evidence (probe) it belongs to.
 
     Probes keep numbers, not curves, in their results; the curves seen live are kept for this run so
     a finding card can still show them: the curvature estimates converging for `curvature`, and the
     training loss of every variant trained for the others (for `auto`, the depth ladder's).
     """
-    out: dict[str, dict[str, Curve]] = {}
+    out: dict[str, dict[str, CurvePoints]] = {}
     training = live.curves_of("training")
     curvature = live.curves_of("curvature")
     if curvature:

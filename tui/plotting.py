@@ -13,18 +13,18 @@ from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
-from assistant.plots import PALETTE, Curve, plot_grid, svg_plot
+from assistant.plots import PALETTE, PlotCurve, plot_grid, svg_plot
 
-Points = Sequence[tuple[float, float]]
+Points = Sequence[tuple[float, float]]  # read-only (x, y) pairs: a CurvePoints list or a tuple
 
 # Losses often fall by orders of magnitude; on a linear axis everything after the first steps is a
 # flat line at the bottom. Positive curves spanning more than this ratio are drawn on a log axis.
 LOG_RATIO = 100.0
 
 
-def as_curves(curves: Mapping[str, Points]) -> list[Curve]:
+def as_curves(curves: Mapping[str, Points]) -> list[PlotCurve]:
     return [
-        Curve(name, [float(x) for x, _ in pts], [float(y) for _, y in pts])
+        PlotCurve(name, [float(x) for x, _ in pts], [float(y) for _, y in pts])
         for name, pts in curves.items()
         if pts
     ]

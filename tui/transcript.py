@@ -12,18 +12,12 @@ from typing import Literal
 from assistant.models import Answer, Disagreement, Finding, QuestionPublic, Report
 from probes.registry import PROBES
 from rules import KNOWLEDGE
+from rules.schema import HISTORY
+from tui.answer_parsing import display_value
 from tui.evidence import evidence_markdown
-from tui.freetext import display_value
 
 EntryKind = Literal["assistant", "user", "finding", "summary", "note"]
 
-# Questions a training history can answer (issue 5: the curve analysis maps into these).
-HISTORY_ANSWERS: frozenset[str] = frozenset(
-    {"train_loss_large", "test_loss_large", "val_loss_large", "loss_diverged"}
-)
-SETUP_PROBES: frozenset[str] = frozenset(
-    {"baselines", "depth", "curvature", "generalization", "learning_rate"}
-)
 PROBES_WITH_OPTIONS: frozenset[str] = frozenset(name for name, spec in PROBES.items() if spec.options)
 
 
@@ -39,9 +33,11 @@ class Sources:
     def can_measure(self, question: QuestionPublic | None) -> Literal["probe", "history", None]:
         if question is None:
             return None
-        if self.setup and question.probe in SETUP_PROBES and question.probe not in self.failed:
+        # who can measure what is the question's own (rules/questions.py, QuestionPublic.measured_by)
+        probe = question.probe
+        if self.setup and probe is not None and probe != HISTORY and probe not in self.failed:
             return "probe"
-        if self.history and question.id in HISTORY_ANSWERS:
+        if self.history and HISTORY in question.measured_by:
             return "history"
         return None
 

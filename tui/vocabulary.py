@@ -1,4 +1,4 @@
-"""The words `tui.freetext` understands: plain answers, what a number measures, and the phrases
+"""The words `tui.answer_parsing` understands: plain answers, what a number measures, and the phrases
 that say a loss is large or small. Data only, so the vocabulary can grow without touching the parser."""
 
 from __future__ import annotations

@@ -141,9 +141,9 @@ def _child_main(
 ) -> None:
     """The reader: one history, then exit. Its address space is capped before anything is read."""
     with contextlib.suppress(Exception):
-        from assistant.jobs import _die_with_parent
+        from assistant.jobs.worker import die_with_parent
 
-        _die_with_parent()
+        die_with_parent()
     try:  # the readers' code is loaded before the cap: the cap is for the data
         import probes.history  # noqa: F401
     except ImportError as exc:

@@ -13,15 +13,14 @@ import asyncio
 import importlib.util
 import itertools
 import secrets
-import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from assistant import store as ops
 from assistant.api.histories import HistoryReader
-from assistant.engine import Derivation, FlowchartEngine, default_engine
+from assistant.engine import FlowchartEngine, default_engine
 from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
 from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
@@ -31,37 +30,6 @@ from assistant.store import SessionRecord, Store
 from probes.base import ProbeOutcome
 
 MAX_ID_LENGTH = 64
-
-
-class MemoEngine:
-    """The process's engine behind a memo: the same answers always derive the same findings.
-
-    A dialogue replays mostly the same few answer sets (every request re-derives its session), and
-    there are only 4**questions of them, so the memo turns most evaluations into a dict lookup.
-    Derivations are shared between sessions and must not be mutated (nobody does).
-    """
-
-    def __init__(self, engine: FlowchartEngine | None = None, size: int = 8192) -> None:
-        self._engine = engine or default_engine()
-        self._memo: OrderedDict[tuple[tuple[str, str], ...], Derivation] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-        self.knowledge = self._engine.knowledge
-        self.name = self._engine.name  # which engine ran: the report's `engine`
-
-    def evaluate(self, answers: Mapping[str, str]) -> Derivation:
-        key = tuple(sorted(answers.items()))
-        with self._lock:
-            hit = self._memo.get(key)
-            if hit is not None:
-                self._memo.move_to_end(key)
-                return hit
-        derivation = self._engine.evaluate(answers)
-        with self._lock:
-            self._memo[key] = derivation
-            if len(self._memo) > self._size:
-                self._memo.popitem(last=False)
-        return derivation
 
 
 @dataclass
@@ -93,7 +61,8 @@ class SessionService:
         )
         self.histories = histories
         self.setups = setups
-        self.engine = MemoEngine()
+        # the engine memoizes derivations itself (FlowchartEngine.evaluate): no second memo here
+        self.engine: FlowchartEngine = default_engine()
         self._cache: OrderedDict[str, LiveSession] = OrderedDict()
         self._cache_size = cache_size
         self._max_inputs = max_inputs
@@ -124,7 +93,7 @@ class SessionService:
                 excess -= 1
 
     def session(self, live: LiveSession) -> Session:
-        s = Session(live.record.id, live.record.inputs, engine=cast(FlowchartEngine, self.engine))
+        s = Session(live.record.id, live.record.inputs, engine=self.engine)
         s.notes = list(live.record.notes)
         return s
 

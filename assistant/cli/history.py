@@ -126,13 +126,13 @@ def _text(outcome, plot: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.plots import Curve, history_levels, svg_plot, terminal_plot
+    from assistant.plots import PlotCurve, history_levels, svg_plot, terminal_plot
     from probes.history import history_outcome
 
     outcome = history_outcome(args.path, **history_options(args))
     result = outcome.result  # HistoryResult (probes/results.py)
     curves = [
-        Curve(
+        PlotCurve(
             c.name,
             [math.nan if x is None else x for x in c.steps],
             [math.nan if v is None else v for v in c.values],

@@ -43,8 +43,8 @@ def diagnose_remote(
         if args.history:
             client.apply_history(session.id, args.history)
         if args.setup:
-            job = client.start_probe(session.id, "auto")
-            for event in client.follow_probe(job.id):
+            job = client.start_job(session.id, "auto")
+            for event in client.follow_job(job.id):
                 if event.progress is not None:
                     progress(event.progress)
                 if event.kind == "done" and event.job is not None and event.job.status != "done":

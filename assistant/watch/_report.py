@@ -289,21 +289,21 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plots(run: Run, out: Path) -> dict[str, str]:
-    from assistant.plots import Curve, svg_plot
+    from assistant.plots import PlotCurve, svg_plot
     from probes.history import plotted_series
 
     files: dict[str, str] = {}
     series = plotted_series(run.live.history())
     if series:
-        curves = [Curve(s.name, s.steps, s.values) for s in series]
+        curves = [PlotCurve(s.name, s.steps, s.values) for s in series]
         (out / "curves.svg").write_text(svg_plot(curves, title=f"{run.name}: losses"), encoding="utf-8")
         files["curves"] = str(out / "curves.svg")
     if run.sharpness:
         steps = [s.step for s in run.sharpness]
-        curves = [Curve("lambda_max", steps, [s.lambda_max for s in run.sharpness])]
+        curves = [PlotCurve("lambda_max", steps, [s.lambda_max for s in run.sharpness])]
         if any(s.threshold is not None for s in run.sharpness):
             curves.append(
-                Curve(
+                PlotCurve(
                     "threshold",
                     steps,
                     [math.nan if s.threshold is None else s.threshold for s in run.sharpness],

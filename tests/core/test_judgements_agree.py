@@ -21,7 +21,7 @@ import pytest
 from probes.generalization import SplitLoss, decide_split
 from probes.history import history_outcome
 from rules.judgements import GRADIENT_ZERO, eigenvalue_negative, gradient_small, held_out_large, loss_large
-from tui.freetext import understand
+from tui.answer_parsing import understand
 
 LN10 = math.log(10)  # 2.3026: the trivial loss for 10 balanced classes; a material gap is 0.230
 

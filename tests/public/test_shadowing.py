@@ -101,7 +101,7 @@ def test_probe_job_child_does_not_import_from_the_working_directory(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == REPO / "rules" / "__init__.py"
     # and the job runner spawns its child exactly so: the argv list of its Popen call starts with -P
-    tree = ast.parse((REPO / "assistant" / "jobs.py").read_text())
+    tree = ast.parse((REPO / "assistant" / "jobs" / "runner.py").read_text())
     argvs = [
         [ast.literal_eval(e) for e in call.args[0].elts[1:3]]
         for call in ast.walk(tree)

@@ -250,3 +250,12 @@ def test_diagnose_against_a_server_with_a_history(spawn_server, tmp_path: Path) 
     report = json.loads(run.stdout)
     assert "diverged" in [f["id"] for f in report["findings"]]
     assert report["answers"]["loss_diverged"]["source"] == "history"
+
+
+def test_the_client_says_job_like_the_api_and_keeps_the_old_names() -> None:
+    """The API's paths and models say "job" (/jobs, ProbeJob); so does the client. The names it had
+    before (start_probe ...) are the same methods, so scripts written against them keep working."""
+    pairs = {"start_probe": "start_job", "follow_probe": "follow_job", "cancel_probe": "cancel_job"}
+    pairs |= {"get_probe": "get_job", "list_probes": "list_jobs"}
+    for old, new in pairs.items():
+        assert getattr(TraindocClient, old) is getattr(TraindocClient, new)

@@ -7,11 +7,11 @@ import math
 import pytest
 
 from rules import KNOWLEDGE
-from tui.freetext import QUESTION_ORDER, Measurements, extract_measurements, understand
+from tui.answer_parsing import QUESTION_ORDER, UserNumbers, extract_measurements, understand
 
 
 def claims(
-    text: str, current: str | None = "train_loss_large", known: Measurements | None = None
+    text: str, current: str | None = "train_loss_large", known: UserNumbers | None = None
 ) -> dict[str, str]:
     return {c.question: c.value for c in understand(text, current, known).claims}
 
@@ -44,7 +44,7 @@ def test_number_of_classes_gives_the_uniform_baseline() -> None:
 def test_a_reference_given_later_completes_an_earlier_number() -> None:
     first = understand("train loss 0.3", "train_loss_large")
     assert not first.claims
-    known = Measurements().merged(first.measurements)
+    known = UserNumbers().merged(first.measurements)
     later = understand("10 classes", "train_loss_large", known)
     assert [(c.question, c.value) for c in later.claims] == [("train_loss_large", "no")]
     assert "13%" in later.claims[0].reason  # 0.3 / ln 10

@@ -12,9 +12,9 @@ from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import ProbeOutcome, ProbeProgress
+from tui.answer_parsing import LARGE_FRACTION_OF_BASELINE, SMALL_FRACTION_OF_BASELINE
 from tui.evidence import curves, evidence_markdown, walk_scalars, walk_tables
 from tui.export import export_report
-from tui.freetext import LARGE_FRACTION_OF_BASELINE, SMALL_FRACTION_OF_BASELINE
 from tui.live import LiveCurves, run_curves
 from tui.plotting import svg_image, terminal_plot, use_log_scale
 from tui.transcript import Sources, build, current_question, summary_markdown, withdrawn_findings

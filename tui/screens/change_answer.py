@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
 from assistant.models import Answer, Report
-from tui.freetext import display_value
+from tui.answer_parsing import display_value
 from tui.transcript import question_text
 
 

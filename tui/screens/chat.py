@@ -28,10 +28,10 @@ from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
 from probes.remedies.result import RemedyReport
 from tui import session_store
+from tui.answer_parsing import Claim, UserNumbers, display_value
 from tui.conversation import Conversation
 from tui.export import export_report
 from tui.failures import request_failed_markdown
-from tui.freetext import Claim, Measurements, display_value
 from tui.screens.change_answer import ChangeAnswerScreen, ChangeRequest
 from tui.screens.export import ExportScreen
 from tui.screens.free_text import FreeText
@@ -125,7 +125,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.label = label
         self.report: Report | None = None
         self.session: SessionPublic | None = None
-        self.known = Measurements()
+        self.known = UserNumbers()
         self.remembered: dict[str, Claim] = {}
         self.job: ProbeJob | None = None
         self.asides: list[Widget] = []
@@ -396,7 +396,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.call(self.conversation.undo, "Undid the last input.")
 
     def action_new_session(self) -> None:
-        self.known, self.remembered, self.seen = Measurements(), {}, {}
+        self.known, self.remembered, self.seen = UserNumbers(), {}, {}
         self.call(self.conversation.new, "Started a new session.")
 
     # -- free text -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Free text in the chat: understood by `tui.freetext`, confirmed in a dialog, then answered.
+"""Free text in the chat: understood by `tui.answer_parsing`, confirmed in a dialog, then answered.
 
 A mixin of `ChatScreen` (it uses the screen's state: the report, the known numbers, `aside`, `show`).
 """
@@ -13,8 +13,8 @@ from textual.widgets import Input
 
 from assistant.errors import TraindocError
 from assistant.models import Report
+from tui.answer_parsing import Claim, display_value, understand
 from tui.conversation import ClaimsResult
-from tui.freetext import Claim, display_value, understand
 from tui.screens.confirm import ConfirmScreen
 from tui.transcript import history_needs, question_text
 

@@ -156,7 +156,7 @@ class Measuring(_Base):
                 if stop.is_set():
                     return
             if final.status not in FINISHED:
-                final = self.conversation.client.get_probe(final.id)
+                final = self.conversation.client.get_job(final.id)
             if final.status == "done":
                 session = self.conversation.refresh()
         except TraindocError as exc:

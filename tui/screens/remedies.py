@@ -12,12 +12,11 @@ from textual.widgets import Button, Markdown, Static
 
 from assistant.remedies import remedies_markdown
 from probes.remedies.result import CurvePoint, RemedyReport
+from tui.evidence import CurvePoints
 from tui.widgets.curve_plot import CurvePlot
 
-Points = list[tuple[float, float]]
 
-
-def _points(curve: list[CurvePoint], metric: str) -> Points:
+def _points(curve: list[CurvePoint], metric: str) -> CurvePoints:
     """The judged split's curve where it was measured, else the training loss (a remedy without
     held-out points, e.g. longer training on the training loss)."""
     held = [(float(p.step), float(p.val)) for p in curve if p.val is not None]
@@ -26,9 +25,9 @@ def _points(curve: list[CurvePoint], metric: str) -> Points:
     return [(float(p.step), float(p.train)) for p in curve if p.train is not None]
 
 
-def before_after_curves(report: RemedyReport) -> dict[str, Points]:
+def before_after_curves(report: RemedyReport) -> dict[str, CurvePoints]:
     """One curve for the baseline ("before") and one per remedy that was tried and has a curve."""
-    curves: dict[str, Points] = {}
+    curves: dict[str, CurvePoints] = {}
     base = _points(report.baseline_curve, report.metric)
     if base:
         curves["before (your setup)"] = base

@@ -16,7 +16,7 @@ from assistant.models import Evidence
 from tui.evidence import (
     MAX_ROWS,
     MAX_SCALARS,
-    Curve,
+    CurvePoints,
     curves,
     fmt_number,
     table_columns,
@@ -64,7 +64,7 @@ class EvidenceView(Vertical):
     EvidenceView > Markdown { margin: 0; }
     """
 
-    def __init__(self, evidence: Evidence, seen: Mapping[str, Curve] | None = None) -> None:
+    def __init__(self, evidence: Evidence, seen: Mapping[str, CurvePoints] | None = None) -> None:
         """`seen`: curves watched live while this run measured it (probe results keep only numbers)."""
         super().__init__(classes="evidence")
         self.evidence = evidence

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Button, Collapsible, Markdown, Static
 
 from assistant.models import Finding
-from tui.evidence import Curve
+from tui.evidence import CurvePoints
 from tui.widgets.evidence_view import EvidenceView
 
 COURSE_URL = "https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php"  # when a finding names none
@@ -60,7 +60,7 @@ class FindingCard(Vertical):
         finding: Finding,
         *,
         id: str | None = None,
-        seen: Mapping[str, Mapping[str, Curve]] | None = None,
+        seen: Mapping[str, Mapping[str, CurvePoints]] | None = None,
         can_try: bool = False,
         disagreements: Sequence[str] = (),
     ) -> None:

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, Label
 
 from assistant.models import QuestionPublic
+from rules.schema import ANSWER_VALUES
 
 MeasureKind = Literal["probe", "history", None]
 
@@ -57,7 +58,7 @@ class QuestionBar(Horizontal):
 
     def suggest(self, value: str | None) -> None:
         """Highlight the answer the user's own words suggested (they still press it)."""
-        for v in ("yes", "no", "unsure"):
+        for v in ANSWER_VALUES:
             self.query_one(f"#answer-{v}", Button).set_class(v == value, "-suggested")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

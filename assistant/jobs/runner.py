@@ -1,13 +1,10 @@
-"""Probe jobs: each runs in its own child process, off the server's event loop.
+"""Probe jobs, the parent side: a bounded queue, one child process per job, timeouts, cancellation.
 
 Why a process per job: a probe runs the user's code, which may raise, exhaust memory, or hang in C code
 that never checks `should_stop()`. In a child process all three stay contained: the server reads its
 progress from a pipe, kills it when its time is up, and keeps serving. Each child has its own rule
-engine, so the server's engine (not thread-safe) is never touched by a job.
-
-Protocol: the parent writes one JSON request line to the child's stdin and keeps stdin open; closing it
-means "stop" (so a child also stops when the server dies). The child writes JSON lines to a dedicated
-pipe (not stdout: user code may print): `progress`, then one `result`, `error` or `cancelled`.
+engine, so the server's engine (not thread-safe) is never touched by a job. The child's side is
+worker.py; what goes over the pipes, protocol.py.
 
 `JobRunner` knows nothing of sessions: it runs requests and calls back `on_start`, `on_progress` and
 `on_finish` from its worker threads; the service decides what a result means for a session.
@@ -24,19 +21,15 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from assistant.errors import ServiceUnavailable
+from assistant.jobs.child_log import LogTail, death_message
+from assistant.jobs.protocol import CHILD_CODE, STOP_GRACE_S
 from probes.base import ProbeOutcome, ProbeProgress
-
-AUTO = "auto"  # the whole automatic walk of the flowchart (assistant.autorun.run_automatic)
-STOP_GRACE_S = 5.0  # how long a stopped child may take to wind down before it is killed
-PROGRESS_INTERVAL_S = 0.1  # the child sends at most ten progress reports a second
 
 
 class JobQueueFull(ServiceUnavailable):
@@ -178,7 +171,7 @@ class JobRunner:
                 self._running.add(job_id)
             try:
                 self.on_start(job_id)
-                result = self._supervise(ticket)
+                result = self._spawn_and_follow(ticket.request, ticket)
             except Exception as exc:  # our own bug: the job fails, the worker lives on
                 result = JobResult("failed", error=f"internal error running the job: {exc}")
             with self._cond:
@@ -189,9 +182,6 @@ class JobRunner:
             if not stopping:
                 with contextlib.suppress(Exception):  # the server may be going away
                     self.on_finish(job_id, result)
-
-    def _supervise(self, ticket: _Ticket) -> JobResult:
-        return self._spawn_and_follow(ticket.request, ticket)
 
     def _spawn_and_follow(self, request: JobRequest, ticket: _Ticket) -> JobResult:
         if ticket.cancel.is_set():  # cancelled between leaving the queue and starting
@@ -209,7 +199,7 @@ class JobRunner:
                     self.python,
                     "-P",
                     "-c",
-                    "from assistant.jobs import worker_main; worker_main()",
+                    CHILD_CODE,
                     str(write_fd),
                 ],
                 stdin=subprocess.PIPE,
@@ -299,7 +289,7 @@ class JobRunner:
             log.drain()
             if ticket.cancel.is_set():
                 return JobResult("cancelled", error="cancelled", progress=last)
-            return JobResult("failed", error=_death_message(code, log), progress=last)
+            return JobResult("failed", error=death_message(code, log), progress=last)
         return _result(final, last)
 
 
@@ -332,56 +322,6 @@ def _request_json(request: JobRequest) -> dict[str, Any]:
     }
 
 
-LOG_TAIL_BYTES = 64 * 1024
-
-
-class LogTail:
-    """The end of a child's output: everything is read (so the child never blocks on a full pipe),
-    only the last LOG_TAIL_BYTES are kept."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.data = bytearray()
-        self.total = 0
-        os.set_blocking(fd, False)
-
-    def read(self) -> bool:
-        """Read what is there; False at the end of the output."""
-        try:
-            chunk = os.read(self.fd, 1 << 16)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        if not chunk:
-            return False
-        self.total += len(chunk)
-        self.data += chunk
-        if len(self.data) > LOG_TAIL_BYTES:
-            del self.data[: len(self.data) - LOG_TAIL_BYTES]
-        return True
-
-    def drain(self) -> None:
-        """After the child exited: what is left in the pipe (its grandchildren may hold it open)."""
-        for _ in range(64):
-            before = self.total
-            if not self.read() or self.total == before:
-                return
-
-    def last_line(self, limit: int = 300) -> str:
-        lines = [ln for ln in self.data.decode(errors="replace").splitlines() if ln.strip()]
-        return lines[-1].strip()[:limit] if lines else ""
-
-
-def _death_message(code: int, log: LogTail) -> str:
-    tail = log.last_line()
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        why = " (killed by the system, most likely out of memory)" if -code == signal.SIGKILL else ""
-        return f"the probe process died from signal {name}{why}" + (f": {tail}" if tail else "")
-    return f"the probe process exited with code {code}" + (f": {tail}" if tail else "")
-
-
 def _kill(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -392,213 +332,3 @@ def _close_quietly(stream: Any) -> None:
     with contextlib.suppress(OSError, ValueError, BrokenPipeError):
         if stream is not None:
             stream.close()
-
-
-# -- the child ---------------------------------------------------------------------------------------
-
-
-class _Channel:
-    """The child's end of the pipe: JSON lines, progress throttled."""
-
-    def __init__(self, fd: int) -> None:
-        self._out = os.fdopen(fd, "w", buffering=1)
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def send(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self._out.write(json.dumps(message, default=str) + "\n")
-            self._out.flush()
-
-    def progress(self, p: ProbeProgress) -> None:
-        now = time.monotonic()
-        if p.done < p.total and now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        self.send({"type": "progress", "progress": p.model_dump(mode="json")})
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when the server dies, whatever the probe is doing.
-
-    The stdin watchdog below is a Python thread: a probe stuck in C code that holds the interpreter
-    lock starves it, and the probe kept running (and burning a core) after the server was killed, so
-    a restarted server reported the job `interrupted` while it still ran. The parent-death signal is
-    the kernel's and needs no Python code to run. Linux only (prctl); elsewhere the watchdog remains.
-    If the server died before the signal was set, the parent is already not ours: exit now.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    expected = os.environ.get("TRAINDOC_PARENT_PID")
-    if expected and os.getppid() != int(expected):
-        os._exit(3)
-
-
-def worker_main() -> None:
-    """Entry point of a job's child process (see the module docstring for the protocol)."""
-    _die_with_parent()
-    channel = _Channel(int(sys.argv[1]))
-    request = json.loads(sys.stdin.readline())
-    stop = threading.Event()
-
-    def watch_parent() -> None:
-        sys.stdin.read()  # returns at EOF: cancelled, or the server died
-        stop.set()
-        time.sleep(STOP_GRACE_S * 2)
-        os._exit(3)  # the probe ignored should_stop(): do not outlive the server
-
-    threading.Thread(target=watch_parent, daemon=True).start()
-    for path in reversed(request.get("sys_path", [])):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    with contextlib.suppress(OSError):
-        os.chdir(request.get("cwd") or ".")
-    try:
-        message = _run_job(request, channel, stop.is_set)
-    except BaseException as exc:  # the job fails with its message; nothing is re-raised
-        message = _failure(exc, request["probe"])
-    channel.send(message)
-    os._exit(0)  # skip interpreter teardown: user code may have left threads behind
-
-
-def _limit_memory(memory_mb: int | None) -> None:
-    """Cap the child's address space at what it uses now plus `memory_mb` (torch maps a lot up front)."""
-    if not memory_mb:
-        return
-    import resource
-
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[0])
-    limit = pages * os.sysconf("SC_PAGE_SIZE") + memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _run_job(request: dict[str, Any], channel: _Channel, should_stop: Callable[[], bool]) -> dict[str, Any]:
-    from probes.context import ProbeContext
-    from probes.setup import check_batch, load_checked, shown_name
-
-    probe = request["probe"]
-    # checked again (the file may have changed since it was registered); one batch runs under the
-    # memory limit, like the probe, so a broken setup fails with the check's one line
-    setup = load_checked(request["setup"], run_batch=False)
-    _limit_memory(request.get("memory_mb"))
-    check_batch(setup, shown_name(request["setup"]))
-    ctx = ProbeContext(setup, progress=channel.progress, should_stop=should_stop)
-    if probe == AUTO:
-        outcomes, notes = _run_auto(request, ctx, should_stop)
-        return {
-            "type": "result",
-            "outcomes": [o.model_dump(mode="json") for o in outcomes],
-            "outcome": auto_summary(outcomes).model_dump(mode="json"),
-            "notes": notes,
-        }
-    from probes.registry import run_probe
-
-    outcome = run_probe(probe, ctx, **request.get("options", {}))
-    dumped = outcome.model_dump(mode="json")
-    return {"type": "result", "outcomes": [dumped], "outcome": dumped, "notes": []}
-
-
-def _run_auto(
-    request: dict[str, Any], ctx: Any, should_stop: Callable[[], bool]
-) -> tuple[list[ProbeOutcome], list[str]]:
-    """Walk the flowchart on a copy of the session; return what was measured, in order.
-
-    The server applies these outcomes to the session as it is when the job ends (the user may have
-    answered meanwhile, and user answers win), so the copy here is only the starting point.
-    """
-    from pydantic import TypeAdapter
-
-    from assistant.autorun import run_automatic
-    from assistant.models import AnswerSource, SessionInput
-    from assistant.session import Session
-
-    adapter: TypeAdapter[list[SessionInput]] = TypeAdapter(list[SessionInput])
-    session = Session(None, adapter.validate_python(request.get("inputs", [])))
-    session.notes = list(request.get("notes", []))
-    first_input, first_note = len(session.inputs), len(session.notes)
-    returned = run_automatic(session, ctx, should_stop=should_stop)
-    if should_stop():
-        from probes.base import ProbeCancelled
-
-        raise ProbeCancelled(AUTO)
-    if isinstance(returned, list) and all(isinstance(o, ProbeOutcome) for o in returned):
-        outcomes = list(returned)
-    else:  # rebuild the outcomes from the evidence the walk recorded
-        outcomes = _outcomes_from_inputs(session.inputs[first_input:], AnswerSource.user)
-    return outcomes, session.notes[first_note:]
-
-
-def _outcomes_from_inputs(inputs: list[Any], user: Any) -> list[ProbeOutcome]:
-    from assistant.models import AnswerInput
-
-    by_probe: dict[str, ProbeOutcome] = {}
-    for item in inputs:
-        if not isinstance(item, AnswerInput) or item.answer.source == user or item.answer.evidence is None:
-            continue
-        ev = item.answer.evidence
-        name = ev.probe or "probe"
-        if name not in by_probe:
-            by_probe[name] = ProbeOutcome(
-                probe=name,
-                summary=ev.summary,
-                rules=list(ev.rules),
-                data=dict(ev.data),
-                warnings=list(ev.warnings),
-            )
-        by_probe[name].answers[item.answer.question] = item.answer.value
-    return list(by_probe.values())
-
-
-def auto_summary(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
-    """One outcome for the job record of an automatic walk: every probe's findings side by side."""
-    answers: dict[str, Any] = {}
-    for o in outcomes:
-        answers.update(o.answers)
-    return ProbeOutcome(
-        probe=AUTO,
-        answers=answers,
-        summary=" ".join(o.summary for o in outcomes if o.summary) or "no probe was needed",
-        rules=[rule for o in outcomes for rule in o.rules],
-        data={
-            "probes": [o.probe for o in outcomes],
-            "outcomes": [o.model_dump(mode="json") for o in outcomes],
-        },
-        warnings=[w for o in outcomes for w in o.warnings],
-        seconds=sum(o.seconds for o in outcomes),
-    )
-
-
-def _failure(exc: BaseException, probe: str) -> dict[str, Any]:
-    from probes.base import ProbeCancelled, ProbeError
-
-    if isinstance(exc, ProbeCancelled):
-        return {"type": "cancelled", "message": exc.message}
-    message = exc.message if isinstance(exc, ProbeError) else getattr(exc, "message", None) or _where(exc)
-    if any(isinstance(e, MemoryError) for e in _chain(exc)):  # probes wrap it: look at the causes
-        return {"type": "error", "message": f"{probe} probe ran out of memory ({message.rstrip(': ')})"}
-    if "can't allocate memory" in message or "out of memory" in message.lower():
-        message = f"{probe} probe ran out of memory: {message}"
-    return {"type": "error", "message": message}
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    loc = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}{loc}"[:500]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rules.judgements import gradient_small, held_out_large, loss_large
+from rules.questions import QUESTION_ORDER
+from rules.schema import AnswerValue
 from rules.thresholds import LOSS_LARGE_FRACTION, LOSS_SMALL_FRACTION
 from tui.vocabulary import (
     COUNT_UNITS,
@@ -34,22 +36,8 @@ from tui.vocabulary import (
     YES,
 )
 
-AnswerValue = Literal["yes", "no", "unsure"]
 Intent = Literal["answer", "why", "measure", "help", "none"]
 
-# The flowchart's order, so claims are sent in an order the path accepts (ids are a public contract).
-QUESTION_ORDER: tuple[str, ...] = (
-    "train_loss_large",
-    "deeper_model_worse",
-    "simple_model_better",
-    "gradient_norm_small",
-    "hessian_negative_eigenvalue",
-    "learning_rate_exceeds_stability",
-    "loss_diverged",
-    "test_loss_large",
-    "val_loss_large",
-    "test_set_available",
-)
 
 # "Large" against the trivial predictor, the rule the baselines probe states (probes/baselines.py;
 # a test keeps them equal): at least half of the trivial loss is large, at most a fifth is small, and
@@ -59,8 +47,8 @@ SMALL_FRACTION_OF_BASELINE = LOSS_SMALL_FRACTION
 
 
 @dataclass(frozen=True)
-class Measurements:
-    """Numbers the user has told us so far; merged across messages."""
+class UserNumbers:
+    """Numbers the user TYPED so far (not measured by a probe); merged across messages."""
 
     train_loss: float | None = None
     val_loss: float | None = None
@@ -74,7 +62,7 @@ class Measurements:
     learning_rate: float | None = None
     lambda_max: float | None = None
 
-    def merged(self, newer: Measurements) -> Measurements:
+    def merged(self, newer: UserNumbers) -> UserNumbers:
         """Newer values win; unknown ones keep what was said before."""
         values = {k: v for k, v in vars(newer).items() if v is not None}
         return replace(self, **values)
@@ -109,6 +97,9 @@ class Measurements:
         return all(v is None for v in vars(self).values())
 
 
+Measurements = UserNumbers  # the old name, kept for importers (they were never measured)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One answer the text supports, with the reason in words (shown before anything is sent)."""
@@ -123,7 +114,7 @@ class Understanding:
     text: str
     intent: Intent = "none"
     claims: tuple[Claim, ...] = ()
-    measurements: Measurements = field(default_factory=Measurements)
+    measurements: UserNumbers = field(default_factory=UserNumbers)
     missing: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
 
@@ -176,7 +167,7 @@ def _clauses(text: str) -> list[list[tuple[str, str]]]:
     return [c for c in clauses if c]
 
 
-def extract_measurements(text: str) -> tuple[Measurements, tuple[str, ...]]:
+def extract_measurements(text: str) -> tuple[UserNumbers, tuple[str, ...]]:
     """Numbers with what they measure; a bare "loss 2.3" is taken as the training loss (and said so)."""
     found: dict[str, float | int] = {}
     assumptions: list[str] = []
@@ -205,7 +196,7 @@ def extract_measurements(text: str) -> tuple[Measurements, tuple[str, ...]]:
             if key not in found:
                 found[key] = _number(tok)
             label = None
-    return Measurements(**found), tuple(assumptions)  # type: ignore[arg-type]
+    return UserNumbers(**found), tuple(assumptions)  # type: ignore[arg-type]
 
 
 # -- words -----------------------------------------------------------------------------------------
@@ -253,7 +244,7 @@ def _plain_intent(text: str) -> tuple[Intent, AnswerValue | None]:
 # -- numbers into answers --------------------------------------------------------------------------
 
 
-def _number_claims(m: Measurements) -> tuple[list[Claim], list[str]]:
+def _number_claims(m: UserNumbers) -> tuple[list[Claim], list[str]]:
     claims: list[Claim] = []
     missing: list[str] = []
     if m.train_loss is not None:
@@ -305,7 +296,7 @@ def _number_claims(m: Measurements) -> tuple[list[Claim], list[str]]:
     return claims, missing
 
 
-def _train_claim(m: Measurements) -> Claim | None:
+def _train_claim(m: UserNumbers) -> Claim | None:
     """The one rule for a loss against the trivial loss (rules/judgements.py); the grey zone asks."""
     assert m.train_loss is not None
     if m.target is not None:
@@ -330,7 +321,7 @@ def _train_claim(m: Measurements) -> Claim | None:
     )
 
 
-def _held_out_claim(value: float, qid: str, name: str, m: Measurements) -> Claim | None:
+def _held_out_claim(value: float, qid: str, name: str, m: UserNumbers) -> Claim | None:
     """The one held-out rule (rules/judgements.py): against the trivial loss when the user gave a
     baseline or a number of classes, else against the training loss; its grey zone asks."""
     if m.target is None and (m.train_loss is None or m.train_loss <= 0):
@@ -352,7 +343,7 @@ def _held_out_claim(value: float, qid: str, name: str, m: Measurements) -> Claim
 
 
 def understand(
-    text: str, current_question: str | None = None, known: Measurements | None = None
+    text: str, current_question: str | None = None, known: UserNumbers | None = None
 ) -> Understanding:
     """What `text` says, given the question on screen and the numbers told earlier.
 
@@ -367,7 +358,7 @@ def understand(
     if intent in ("why", "measure", "help"):
         return Understanding(text, intent)
     said, assumptions = extract_measurements(lowered)
-    merged = (known or Measurements()).merged(said)
+    merged = (known or UserNumbers()).merged(said)
     claims = {c.question: c for c in _word_claims(lowered)}
     number_claims, missing = _number_claims(merged) if not said.is_empty() else ([], [])
     for claim in number_claims:

@@ -43,6 +43,9 @@ class TraindocApp(App[None]):
     TITLE = "traindoc"
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
+    # under 30 rows a dialog's scrolling list takes the rows left over instead of its fixed maximum,
+    # so the buttons under it stay inside the box (tests/tui/test_dialogs_fit.py)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),

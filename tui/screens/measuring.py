@@ -181,7 +181,7 @@ class Measuring(_Base):
             if job.status == "done":
                 self.seen.update(run_curves(panel.live))
                 if self.session is not None:  # kept for --resume: results store numbers, not curves
-                    session_store.save_curves(self.session.id, self.seen)
+                    self.keep_curves(self.session.id, dict(self.seen))
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
                 if job.probe == "remedies" and job.outcome is not None and job.outcome.data:
@@ -198,6 +198,15 @@ class Measuring(_Base):
             await self.show(session)  # re-drawn: the offers to measure follow what can still run
         else:
             self._refresh_controls()
+
+    @work(thread=True, group="curves", exit_on_error=False)
+    def keep_curves(self, session_id: str, curves: session_store.Curves) -> None:
+        """With the session in the service, so `--resume` on any machine draws them again; a service
+        that cannot keep them (one older than the endpoint) leaves them in the local file as before."""
+        try:
+            self.conversation.client.put_curves(session_id, session_store.to_service(curves))
+        except TraindocError:
+            session_store.save_curves(session_id, curves)
 
     def show_remedies(self, rr: RemedyReport) -> None:
         """Kept for the export (by the findings treated) and shown in its own screen."""

@@ -523,7 +523,7 @@ def _run_auto(
     session = Session(None, adapter.validate_python(request.get("inputs", [])))
     session.notes = list(request.get("notes", []))
     first_input, first_note = len(session.inputs), len(session.notes)
-    returned = run_automatic(session, ctx, should_stop=should_stop)
+    returned = run_automatic(session, ctx, should_stop=should_stop, options=request.get("options") or {})
     if should_stop():
         from probes.base import ProbeCancelled
 

@@ -14,7 +14,8 @@ collapse (dead units) is the wrong place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from assistant.evidence import apply_outcome
 from assistant.session import Session
@@ -71,13 +72,18 @@ def _keep_learning_rate_answer(session: Session, name: str, outcome: ProbeOutcom
 
 
 def run_automatic(
-    session: Session, ctx: ProbeContext, *, should_stop: Callable[[], bool] | None = None
+    session: Session,
+    ctx: ProbeContext,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[ProbeOutcome]:
     """Run the probes the path needs, in flowchart order; returns their outcomes.
 
     A probe that cannot run on this setup (ProbeError) leaves a note in `session.notes` and its
     questions pending; the walk goes on with what it can measure. Cancellation (`should_stop` or the
-    context's own) raises ProbeCancelled between probes and inside training.
+    context's own) raises ProbeCancelled between probes and inside training. `options`: a probe's
+    keyword options by its name (what the user set for it), the defaults for the others.
     """
 
     def stopped() -> bool:
@@ -96,7 +102,7 @@ def run_automatic(
             )
         )
         try:
-            outcome = run_probe(name, ctx)
+            outcome = run_probe(name, ctx, **(options or {}).get(name, {}))
         except ProbeCancelled:
             raise
         except TrainingDiverged as exc:

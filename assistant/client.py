@@ -31,6 +31,7 @@ from assistant.service_models import (
     HistoryPublic,
     ProbeJob,
     ProbeJobEvent,
+    SessionCurves,
     SessionPublic,
     SessionSummary,
     SetupPublic,
@@ -155,6 +156,19 @@ class TraindocClient:
         return Report.model_validate_json(
             self._request("GET", f"/sessions/{_seg(session_id)}/report").content
         )
+
+    def get_curves(self, session_id: str) -> SessionCurves:
+        """The curves watched live that the service keeps with the session (GET /sessions/{id}/curves)."""
+        return SessionCurves.model_validate_json(
+            self._request("GET", f"/sessions/{_seg(session_id)}/curves").content
+        )
+
+    def put_curves(self, session_id: str, curves: SessionCurves) -> SessionCurves:
+        """Replace them (PUT /sessions/{id}/curves)."""
+        response = self._request(
+            "PUT", f"/sessions/{_seg(session_id)}/curves", json=curves.model_dump(mode="json")
+        )
+        return SessionCurves.model_validate_json(response.content)
 
     def apply_history(
         self, session_id: str, history: str, *, classes: int | None = None, baseline: float | None = None

@@ -6,10 +6,11 @@ and outcome are the probes' (probes/base.py): one schema for the CLI's JSON, the
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.models import Report, SessionInput
 from probes.base import ProbeOutcome, ProbeProgress
@@ -142,3 +143,36 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# -- curves watched live (issue 15: resume from another machine draws them again) ----------------------
+
+MAX_CURVE_POINTS = 20_000  # every curve of a session together (the default body limit, 256 KiB, holds ~8,000)
+MAX_CURVE_NAME = 128
+
+
+class SessionCurves(_Request):
+    """Curves a client drew live while probes ran, by probe then curve name, as [x, y] points (finite).
+
+    Probe results keep numbers, not curves; kept with the session, a resumed session shows the curves
+    on any machine. PUT replaces what was stored."""
+
+    curves: dict[str, dict[str, list[tuple[float, float]]]] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SessionCurves:
+        total = 0
+        for probe, named in self.curves.items():
+            if not probe or len(probe) > MAX_CURVE_NAME or len(named) > 64:
+                raise ValueError(
+                    f"curves.{probe[:MAX_CURVE_NAME]}: at most 64 curves, names of 1-128 characters"
+                )
+            for name, points in named.items():
+                if not name or len(name) > MAX_CURVE_NAME:
+                    raise ValueError(f"curves.{probe}: curve names of 1-128 characters")
+                if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
+                    raise ValueError(f"curves.{probe}.{name}: points must be finite numbers (drop NaN/inf)")
+                total += len(points)
+        if total > MAX_CURVE_POINTS:
+            raise ValueError(f"curves: {total} points, at most {MAX_CURVE_POINTS} per session; thin them")
+        return self

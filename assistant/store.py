@@ -154,8 +154,21 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _curves(conn: sqlite3.Connection) -> None:
+    """The curves a client watched live (SessionCurves as JSON), one row per session."""
+    _script(
+        conn,
+        """
+        CREATE TABLE session_curves (
+            session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+            body TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 # version n -> the function that upgrades a version n-1 database to n
-MIGRATIONS: dict[int, Migration] = {1: _v1}
+MIGRATIONS: dict[int, Migration] = {1: _v1, 2: _curves}
 
 
 def now() -> datetime:
@@ -423,6 +436,11 @@ class Store:
                 field="session_id",
             ) from None
 
+    def load_curves(self, session_id: str) -> str | None:
+        """The session's stored curves (SessionCurves JSON), or None when none were stored."""
+        rows = self._read("SELECT body FROM session_curves WHERE session_id = ?", (session_id,))
+        return str(rows[0][0]) if rows else None
+
     def list_sessions(self, limit: int = 100) -> list[SessionSummary]:
         rows = self._read(
             "SELECT id, created_at, updated_at, setup, history, findings, complete FROM sessions "
@@ -558,6 +576,17 @@ def touch_session(session_id: str, updated_at: datetime, findings: list[str], co
         )
         if cur.rowcount != 1:
             raise StoreError(f"session {session_id} no longer exists")
+
+    return op
+
+
+def save_curves(session_id: str, body: str) -> Op:
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO session_curves (session_id, body) VALUES (?, ?) "
+            "ON CONFLICT(session_id) DO UPDATE SET body = excluded.body",
+            (session_id, body),
+        )
 
     return op
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from probes.registry import PROBES
 from tui.conversation import Conversation
 from tui.screens.chat import ChatScreen
 from tui.screens.help import HelpScreen
@@ -43,6 +45,9 @@ class TraindocApp(App[None]):
     TITLE = "traindoc"
     CSS_PATH = "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
+    # under 30 rows a dialog's scrolling list takes the rows left over instead of its fixed maximum,
+    # so the buttons under it stay inside the box (tests/tui/test_dialogs_fit.py)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -144,6 +149,14 @@ class TraindocApp(App[None]):
                 "Set the current measurement's options (depths, seeds, samples), defaults shown",
                 chat.action_probe_options,
             )
+        if self.conversation.sources.setup:  # any probe's, before `a` reaches it (density, seeds, ...)
+            for name in ("depth", "curvature", "learning_rate"):
+                if name in PROBES and PROBES[name].options:
+                    yield SystemCommand(
+                        f"Options of the {name} probe",
+                        f"Used by m and by a (diagnose automatically): {PROBES[name].description}",
+                        partial(chat.action_probe_options, name),
+                    )
         if chat.check_action("try_remedies", ()):
             yield SystemCommand(
                 "Try the remedies (t)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from assistant.models import Evidence
@@ -126,12 +127,99 @@ def walk_tables(
             yield _label(here), list(value)
 
 
+# The density drawn on a log axis down to this fraction of its peak (PyHessian's plots do the same):
+# the smoothed tails fall to 0, which a log axis cannot show, and outliers stay visible above it.
+DENSITY_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The curvature probe's `density` (--density): the SLQ eigenvalue density on a grid, the
+    Hutchinson trace and the estimated share of negative eigenvalues, all ESTIMATES."""
+
+    points: CurvePoints  # (eigenvalue, density), floored at DENSITY_FLOOR x the peak for a log axis
+    trace: float | None
+    trace_error: float | None
+    negative: float | None
+    negative_error: float | None
+    negative_range: tuple[float, float] | None
+
+    def trace_text(self) -> str:
+        if self.trace is None:
+            return ""
+        return f"trace ≈ {fmt_number(self.trace)}{_pm(self.trace_error)}"
+
+    def negative_text(self) -> str:
+        """The negative share with its range: the point estimate alone can be far off, the range not."""
+        if self.negative is None:
+            return ""
+        share = f"negative share ≈ {self.negative:.1%}{_pm(self.negative_error, percent=True)}"
+        if self.negative_range is not None:
+            low, high = self.negative_range
+            share += f" (bounded to {low:.1%}–{high:.1%})"
+        return share
+
+    def summary(self) -> str:
+        """One line: the trace and the negative share with its range (the range is what to read)."""
+        return "; ".join(part for part in (self.trace_text(), self.negative_text()) if part)
+
+
+def _pm(error: float | None, *, percent: bool = False) -> str:
+    if error is None or not math.isfinite(error):
+        return ""
+    return f" ± {error:.1%}" if percent else f" ± {fmt_number(error)}"
+
+
+def _is_spectrum(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and _is_numbers(value.get("grid"))
+        and _is_numbers(value.get("density"))
+        and len(value["grid"]) == len(value["density"]) >= MIN_CURVE_POINTS
+    )
+
+
+def spectrum(data: Mapping[str, Any]) -> Spectrum | None:
+    """The eigenvalue density in a curvature result, if it was measured."""
+    raw = data.get("density")
+    if not _is_spectrum(raw):
+        return None
+    pairs = [
+        (float(x), float(y))
+        for x, y in zip(raw["grid"], raw["density"], strict=True)
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+    ]
+    peak = max((y for _, y in pairs), default=0.0)
+    if peak <= 0:
+        return None
+    trace = raw.get("trace") if isinstance(raw.get("trace"), Mapping) else {}
+    negative = raw.get("negative_share") if isinstance(raw.get("negative_share"), Mapping) else {}
+    bounds = negative.get("range")
+    return Spectrum(
+        points=[(x, max(y, peak * DENSITY_FLOOR)) for x, y in pairs],
+        trace=_finite(trace.get("estimate")),
+        trace_error=_finite(trace.get("std_error")),
+        negative=_finite(negative.get("estimate")),
+        negative_error=_finite(negative.get("std_error")),
+        negative_range=(float(bounds[0]), float(bounds[1]))
+        if _is_numbers(bounds) and len(bounds) == 2 and None not in bounds
+        else None,
+    )
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if _is_number(value) and math.isfinite(value) else None
+
+
 def curves(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, CurvePoints]:
     """Every curve in the data: lists of numbers (x = index), lists of [x, y] pairs, and the same
-    inside records (named by the record's first scalar, e.g. 'depth 3 step_losses')."""
+    inside records (named by the record's first scalar, e.g. 'depth 3 step_losses'). An eigenvalue
+    density is not among them: its x is the grid, not the index (see `spectrum`)."""
     found: dict[str, CurvePoints] = {}
     for key, value in data.items():
         here = (*path, str(key))
+        if _is_spectrum(value):
+            continue
         if isinstance(value, Mapping):
             found.update(curves(value, here))
         elif _is_numbers(value) and len(value) >= MIN_CURVE_POINTS:

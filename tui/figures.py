@@ -5,6 +5,7 @@
 - the training loss against its baselines (trivial predictor, easy model, target, held-out loss);
 - the Hessian's eigenvalue estimates (lambda_max, lambda_min, and 2/lr when known), and their
   convergence when it was watched live;
+- the Hessian's eigenvalue density (--density), with λ = 0 marked and the negative share's range;
 - a training history with its baseline (ln C), best held-out point and early-stopping marks;
 - curves watched live (the training loss of every variant trained).
 
@@ -22,7 +23,7 @@ from typing import Any
 from assistant.models import Evidence
 from assistant.plots import Level, Marker, PlotCurve, history_levels, history_markers, svg_bars, svg_plot
 from probes.results import BaselinesResult, CurvatureResult, DepthResult
-from tui.evidence import CurvePoints, curves
+from tui.evidence import CurvePoints, curves, spectrum
 from tui.plotting import as_curves, use_log_scale
 
 
@@ -49,6 +50,7 @@ def figures_for(
         out += _baselines(result, where)
     elif isinstance(result, CurvatureResult):
         out += _eigenvalues(result, where)
+        out += _density(data, where)
     if evidence.source.value == "history" or "analysis" in data:
         out += _history(data, where)
         return out
@@ -148,6 +150,32 @@ def _eigenvalues(data: CurvatureResult, where: str) -> list[Figure]:
         return []
     title = "Hessian eigenvalue estimates where training stopped"
     return [Figure("eigenvalues", f"{title} — {where}", svg_bars(bars, title=title, x_label="eigenvalue"))]
+
+
+def _density(data: Mapping[str, Any], where: str) -> list[Figure]:
+    """The eigenvalue density (--density) on a log axis, λ = 0 marked, and in the legend the
+    estimated negative share with the range the quadrature bounds it to."""
+    found = spectrum(data)
+    if found is None:
+        return []
+    xs = [x for x, _ in found.points]
+    markers = [Marker(0.0, "λ = 0")] if min(xs) < 0 < max(xs) else []
+    title = "Hessian eigenvalue density (ESTIMATE)"
+    shown = "Eigenvalue density (estimate)"  # the image's own title: short, so the share fits beside it
+    if found.negative is not None:
+        shown += f" — λ < 0: {found.negative:.1%}"
+        if found.negative_range is not None:
+            shown += f", bounded to {found.negative_range[0]:.1%}–{found.negative_range[1]:.1%}"
+    trace = found.trace_text()
+    svg = svg_plot(
+        [PlotCurve("SLQ density", xs, [y for _, y in found.points])],
+        title=shown,
+        log_y=True,
+        x_label=f"eigenvalue λ — {trace}" if trace else "eigenvalue λ",
+        y_label="density",
+        markers=markers,
+    )
+    return [Figure("eigenvalue-density", f"{title} — {where}", svg)]
 
 
 def _history(data: Mapping[str, Any], where: str) -> list[Figure]:

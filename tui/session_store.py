@@ -1,19 +1,25 @@
-"""What the TUI keeps about a session beyond the service's record, for `--resume`: the sources it was
-started with (setup / demo / history, as the user gave them, made absolute) and the curves watched
-live (probe results store numbers, not curves).
+"""What the TUI keeps about a session for `--resume` beyond its answers: the sources it was started
+with (setup / demo / history, as the user gave them, made absolute) and the curves watched live
+(probe results store numbers, not curves).
 
-One small JSON file per session under $TRAINDOC_HOME/tui-sessions/, written by the TUI on the
-user's machine (with `--server` too: the curves were watched here). Unreadable files are ignored:
-losing this loses a convenience, never an answer (answers live in the service's database).
+The curves are kept in the service with the session (PUT/GET /sessions/{id}/curves), so a session
+resumed on another machine against the same `traindoc serve` draws them again; `to_service` and
+`from_service` convert. The sources stay in one small JSON file per session under
+$TRAINDOC_HOME/tui-sessions/ on the user's machine (file paths are that machine's). Curves in those
+files (written before the service kept them, or when a service without the endpoint refused them)
+are still read. Unreadable files are ignored: losing this loses a convenience, never an answer.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any
+
+from assistant.service_models import SessionCurves
 
 Curves = dict[str, dict[str, list[tuple[float, float]]]]
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -85,6 +91,34 @@ def load_curves(session_id: str) -> Curves:
         except (TypeError, ValueError):
             continue
     return out
+
+
+MAX_POINTS_PER_CURVE = 400  # a card's plot is a few dozen columns wide; the export thins to 400 too
+MAX_POINTS = 4000  # all curves together: ~150 KB of JSON, inside the service's default 256 KiB body limit
+
+
+def to_service(curves: Curves) -> SessionCurves:
+    """The curves as the service keeps them: finite points only (a diverged loss's NaN is not a
+    point), each curve thinned evenly (its last point kept) so that all fit one request."""
+    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    count = sum(len(named) for named in curves.values())
+    limit = max(2, min(MAX_POINTS_PER_CURVE, MAX_POINTS // max(count, 1)))
+    for probe, named in curves.items():
+        for name, points in named.items():
+            finite = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+            if len(finite) > limit:
+                step = len(finite) / limit
+                finite = [finite[int(i * step)] for i in range(limit - 1)] + [finite[-1]]
+            if finite:
+                out.setdefault(probe, {})[name] = finite
+    return SessionCurves(curves=out)
+
+
+def from_service(stored: SessionCurves) -> Curves:
+    return {
+        p: {n: [(float(x), float(y)) for x, y in pts] for n, pts in c.items()}
+        for p, c in stored.curves.items()
+    }
 
 
 def absolute_sources(setup: str | None, demo: str | None, history: str | None) -> dict[str, str]:

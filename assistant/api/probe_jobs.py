@@ -303,9 +303,19 @@ def _check_options(probe: str, options: dict[str, Any]) -> dict[str, Any]:
             raise ServiceUnavailable(
                 "automatic diagnosis (assistant.autorun) is not available in this installation"
             )
-        if options:
-            raise InputError("the auto probe takes no options", field=f"options.{next(iter(options))}")
-        return {}
+        # per probe, by name: {"depth": {"seeds": 1}, "curvature": {"density": true}} (the TUI's `a`
+        # with the options set in its form); each checked as that probe's own options
+        out_auto: dict[str, Any] = {}
+        for name, given in options.items():
+            if name not in PROBES or name == "remedies" or not isinstance(given, dict):
+                walked = ", ".join(p for p in PROBES if p != "remedies")
+                raise InputError(
+                    f"the auto probe takes options per probe it runs ({walked}), e.g. "
+                    '{"depth": {"seeds": 1}}',
+                    field=f"options.{name}",
+                )
+            out_auto[name] = _check_options(name, given)
+        return out_auto
     spec = PROBES.get(probe)
     if spec is None:
         known = ", ".join([*PROBES, AUTO])

@@ -24,7 +24,7 @@ from assistant.engine import FlowchartEngine, default_engine
 from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
 from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
-from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
+from assistant.service_models import SessionCreate, SessionCurves, SessionPublic, SessionSummary
 from assistant.session import Session
 from assistant.store import SessionRecord, Store
 from probes.base import ProbeOutcome
@@ -145,6 +145,16 @@ class SessionService:
 
     def report(self, session_id: str) -> Report:
         return self.report_of(self.live(session_id))
+
+    def curves(self, session_id: str) -> SessionCurves:
+        self.live(session_id)  # 404 for an unknown session
+        body = self.store.load_curves(session_id)
+        return SessionCurves.model_validate_json(body) if body else SessionCurves()
+
+    async def save_curves(self, session_id: str, curves: SessionCurves) -> SessionCurves:
+        async with self.locked(session_id):
+            await self._submit([ops.save_curves(session_id, curves.model_dump_json())])
+        return curves
 
     async def delete(self, session_id: str) -> None:
         live = self.live(session_id)

@@ -34,7 +34,7 @@ def run_auto(
     session = Session(None, adapter.validate_python(request.get("inputs", [])))
     session.notes = list(request.get("notes", []))
     first_note = len(session.notes)
-    outcomes = run_automatic(session, ctx, should_stop=should_stop)
+    outcomes = run_automatic(session, ctx, should_stop=should_stop, options=request.get("options") or {})
     if should_stop():
         raise ProbeCancelled(AUTO)
     return outcomes, session.notes[first_note:]

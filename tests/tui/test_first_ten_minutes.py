@@ -179,6 +179,10 @@ async def test_resume_restores_the_source_and_the_curves_drawn_live(
         live = first.chat.seen
         assert live, "no curves watched live"
         report = first.chat.report
+        client = first.chat.conversation.client
+        await first.workers.wait_for_complete()
+        assert report is not None and report.session_id is not None
+        assert client.get_curves(report.session_id).curves.keys() == live.keys()  # kept in the service
     # `traindoc --resume` alone: the entry point finds the source the latest session started with
     from assistant.cli.tui_entry import resumed_sources
 
@@ -229,7 +233,10 @@ async def test_probe_options_are_set_in_a_form_and_reach_the_probe(
         assert isinstance(app.screen, ProbeOptionsScreen) and depths.value == "1,x"  # kept
         depths.value = "1,5"
         app.screen.query_one("#option-seeds", Input).value = "1"
-        app.screen.query_one("#options-go", Button).press()  # the button itself: the error line above it moves the layout
+        go = app.screen.query_one("#options-go", Button)
+        # Textual ignores a click on a button still showing its last press (0.2 s): wait as a person would
+        await wait_for(pilot, lambda: not go.has_class("-active"), what="the first press to end")
+        assert await pilot.click("#options-go")  # the real button at its place on screen
         await wait_for(
             pilot, lambda: not isinstance(app.screen, ProbeOptionsScreen), what="the form to close"
         )

@@ -6,14 +6,16 @@ Only what changes from run to run is pinned: the session id in the header and th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from probes.base import ProbeProgress
+from probes.base import ProbeOutcome, ProbeProgress
 from tests.tui.conftest import idle, ready, wait_for
 from tui import TraindocApp
 from tui.app import LIGHT
@@ -22,6 +24,7 @@ from tui.screens.change_answer import ChangeAnswerScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.probe_options import ProbeOptionsScreen
+from tui.widgets.curve_plot import CurvePlot
 from tui.widgets.probe_panel import ProbePanel
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -208,3 +211,44 @@ def test_probe_options_form(
         await pin(pilot)
 
     assert snap_compare(make_app("demo:saddle_point"), terminal_size=size, run_before=run_before)
+
+
+# -- issue 18: the eigenvalue density in the curvature card, 80x24 and 200x60, light and dark --------
+
+
+@pytest.mark.parametrize(
+    "size, theme", [((80, 24), "dark"), ((80, 24), "light"), ((200, 60), "dark"), ((200, 60), "light")]
+)
+def test_density_plot_in_the_card(
+    snap_compare,
+    make_app: Callable[..., TraindocApp],
+    make_client: Callable[..., object],
+    size: tuple[int, int],
+    theme: str,
+) -> None:
+    """A saddle point whose curvature evidence carries a real `--density` result (tests/tui/data),
+    scrolled to the density plot and its line of numbers."""
+    client = make_client()
+    sid = client.create_session().id  # type: ignore[attr-defined]
+    client.answer(sid, "train_loss_large", "yes")  # type: ignore[attr-defined]
+    client.answer(sid, "deeper_model_worse", "yes")  # type: ignore[attr-defined]
+    data = json.loads((Path(__file__).parent / "data" / "curvature_density_tiny_regression.json").read_text())
+    outcome = ProbeOutcome(
+        probe="curvature",
+        answers={"gradient_norm_small": "yes", "hessian_negative_eigenvalue": "yes"},
+        summary="a saddle point: negative curvature where the gradient vanishes",
+        data=data,
+    )
+    client.apply_outcome(sid, outcome)  # type: ignore[attr-defined]
+
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        if theme == "light":
+            pilot.app.theme = LIGHT
+        app: TraindocApp = pilot.app  # type: ignore[assignment]
+        plot = next(p for p in app.screen.query(CurvePlot) if p.has_class("density-plot"))
+        plot.scroll_visible(animate=False, top=True)
+        await pilot.pause()
+        await pin(pilot)
+
+    assert snap_compare(make_app(resume=True, client=client), terminal_size=size, run_before=run_before)

@@ -80,7 +80,7 @@ class ChangeAnswerScreen(ModalScreen[ChangeRequest | None]):
         self.selected = question
         answer, _ = self.answers[question]
         self.query_one("#change-selected", Label).update(
-            f"Change [b]{question}[/] (now {display_value(answer.value)}) to:"
+            f"Change “{question_text(question, self.report)}” (now {display_value(answer.value)}) to:"
         )
         self._show_buttons()
         self.query_one("#set-yes", Button).focus()

@@ -155,13 +155,21 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
     def _open(self) -> SessionPublic:
         session, resumed = self.conversation.open(resume=self.resume)
         if resumed:  # the curves watched live last time, drawn in the cards again
-            self.seen.update(session_store.load_curves(session.id))
+            self.seen.update(self._stored_curves(session.id))
         if self.resume and not resumed:
             self.app.call_from_thread(self.notify, "No earlier session found: starting a new one.")
         elif resumed:
             when = session.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
             self.app.call_from_thread(self.notify, f"Resumed your last session (last changed {when}).")
         return session
+
+    def _stored_curves(self, session_id: str) -> session_store.Curves:
+        """The service's copy (kept with the session), else the local file of older versions."""
+        try:
+            stored = session_store.from_service(self.conversation.client.get_curves(session_id))
+        except TraindocError:  # a service older than the endpoint
+            stored = {}
+        return stored or session_store.load_curves(session_id)
 
     # -- state ---------------------------------------------------------------------------------
 

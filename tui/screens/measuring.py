@@ -72,8 +72,13 @@ class Measuring(_Base):
             return None
         return current.probe if current.probe and PROBES[current.probe].options else None
 
-    def action_probe_options(self) -> None:
-        probe = self.options_probe()
+    def auto_options(self) -> dict[str, dict[str, Any]]:
+        """What `a` sends: the options set for each probe the walk may run (not the remedies')."""
+        return {p: dict(o) for p, o in self.probe_options.items() if o and p != "remedies"}
+
+    def action_probe_options(self, probe: str | None = None) -> None:
+        """The options form of `probe` (from the palette), else of the current question's probe."""
+        probe = probe if probe in PROBES and PROBES[probe].options else self.options_probe()
         if probe is None:
             self.notify("The current question's measurement has no options to set.")
             return
@@ -94,7 +99,16 @@ class Measuring(_Base):
     def action_auto(self) -> None:
         sources = self.conversation.sources
         if sources.setup and "auto" not in sources.failed:
-            self.start_probe("auto")
+            # the options set in the form (`o`, or the palette's "Options of the … probe") apply to
+            # the probes the walk runs; the others keep their defaults
+            chosen = self.auto_options()
+            if chosen:
+                said = "; ".join(
+                    f"{probe}: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
+                    for probe, opts in chosen.items()
+                )
+                self.notify(f"Diagnosing with your options ({said}).")
+            self.start_probe("auto", chosen)
         elif sources.history:  # everything the history can answer; the chat then asks the rest
             self.call(self.conversation.apply_history, "Read your training history.")
         else:
@@ -181,7 +195,7 @@ class Measuring(_Base):
             if job.status == "done":
                 self.seen.update(run_curves(panel.live))
                 if self.session is not None:  # kept for --resume: results store numbers, not curves
-                    session_store.save_curves(self.session.id, self.seen)
+                    self.keep_curves(self.session.id, dict(self.seen))
                 summary = job.outcome.summary if job.outcome and job.outcome.summary else "done"
                 self.notify(f"{job.probe} probe: {summary}", timeout=8)
                 if job.probe == "remedies" and job.outcome is not None:
@@ -200,6 +214,15 @@ class Measuring(_Base):
             await self.show(session)  # re-drawn: the offers to measure follow what can still run
         else:
             self._refresh_controls()
+
+    @work(thread=True, group="curves", exit_on_error=False)
+    def keep_curves(self, session_id: str, curves: session_store.Curves) -> None:
+        """With the session in the service, so `--resume` on any machine draws them again; a service
+        that cannot keep them (one older than the endpoint) leaves them in the local file as before."""
+        try:
+            self.conversation.client.put_curves(session_id, session_store.to_service(curves))
+        except TraindocError:
+            session_store.save_curves(session_id, curves)
 
     def show_remedies(self, rr: RemedyReport) -> None:
         """Kept for the export (by the findings treated) and shown in its own screen."""

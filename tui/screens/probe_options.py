@@ -28,6 +28,14 @@ def parse_options(probe: str, texts: dict[str, str]) -> dict[str, Any]:
             continue
         if opt.choices and text not in opt.choices:
             raise ValueError(f"{opt.name}: choose one of {', '.join(opt.choices)} (got {text!r})")
+        if text.lower() in opt.words:  # e.g. samples: all
+            out[opt.name] = text.lower()
+            continue
+        if opt.type is bool:  # bool("no") is True: read the word instead
+            if text.lower() not in YES | NO:
+                raise ValueError(f"{opt.name}: yes or no (got {text!r})")
+            out[opt.name] = text.lower() in YES
+            continue
         try:
             value = opt.type(text)
         except ValueError:
@@ -40,8 +48,22 @@ def parse_options(probe: str, texts: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+YES = frozenset({"yes", "y", "true", "on", "1"})
+NO = frozenset({"no", "n", "false", "off", "0"})
+
+
 def _kind(opt: ProbeOption) -> str:
-    return {int: "a whole number", float: "a number"}.get(opt.type, "text")
+    kind = {int: "a whole number", float: "a number"}.get(opt.type, "text")
+    return " or ".join([kind, *(repr(w) for w in opt.words)])
+
+
+def shown_default(opt: ProbeOption) -> str:
+    """The default as a user reads it: the registry's words for one that depends on other options."""
+    if opt.shown_default:
+        return opt.shown_default
+    if opt.type is bool:
+        return "yes" if opt.default else "no"
+    return str(opt.default)
 
 
 def _check_depths(text: str) -> None:
@@ -69,11 +91,14 @@ class ProbeOptionsScreen(ModalScreen[dict[str, Any] | None]):
             with VerticalScroll(id="options-fields"):
                 for opt in spec.options:
                     choices = f"; one of {', '.join(opt.choices)}" if opt.choices else ""
-                    yield Label(f"{opt.name}: {opt.help} (default: {opt.default}{choices})")
+                    choices = "; yes or no" if opt.type is bool else choices
+                    yield Label(f"{opt.name}: {opt.help} (default: {shown_default(opt)}{choices})")
                     value = self.current.get(opt.name)
+                    if isinstance(value, bool):
+                        value = "yes" if value else "no"
                     yield Input(
                         "" if value is None else str(value),
-                        placeholder=f"default: {opt.default}",
+                        placeholder=f"default: {shown_default(opt)}",
                         id=f"option-{opt.name}",
                         compact=True,  # one row each: the form fits at 80x24
                     )

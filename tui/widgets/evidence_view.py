@@ -19,6 +19,7 @@ from tui.evidence import (
     CurvePoints,
     curves,
     fmt_number,
+    spectrum,
     table_columns,
     walk_scalars,
     walk_tables,
@@ -83,6 +84,15 @@ class EvidenceView(Vertical):
             table = records_table(name, rows)
             if table is not None:
                 yield Static(table, classes="evidence-table")
+        density = spectrum(ev.data)
+        if density is not None:  # --density: the shape of the spectrum, and what it says in numbers
+            yield CurvePlot(
+                {"density": density.points},
+                title="eigenvalue density over λ (ESTIMATE)",
+                classes="card-plot density-plot",
+            )
+            if density.summary():
+                yield Static(density.summary(), classes="density-summary")
         found = curves(ev.data)
         if found:
             shown = dict(list(found.items())[:MAX_CURVES_PER_PLOT])

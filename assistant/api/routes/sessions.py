@@ -1,4 +1,4 @@
-"""Sessions: create, list, read, delete, and the report."""
+"""Sessions: create, list, read, delete, the report, and the curves a client watched live."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from assistant.api.deps import Jobs, Sessions, sessions_of
 from assistant.api.responses import ModelResponse, errors, list_response
 from assistant.models import Report
-from assistant.service_models import SessionCreate, SessionPublic, SessionSummary
+from assistant.service_models import SessionCreate, SessionCurves, SessionPublic, SessionSummary
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 _summaries: TypeAdapter[list[SessionSummary]] = TypeAdapter(list[SessionSummary])
@@ -43,3 +43,15 @@ async def delete_session(session_id: str, sessions: Sessions, jobs: Jobs) -> Res
 @router.get("/{session_id}/report", response_model=Report, responses=errors(404))
 async def get_report(session_id: str, request: Request) -> Response:
     return ModelResponse(sessions_of(request).report(session_id))
+
+
+@router.get("/{session_id}/curves", response_model=SessionCurves, responses=errors(404))
+async def get_curves(session_id: str, request: Request) -> Response:
+    """The curves a client drew live while this session's probes ran (empty when none were stored)."""
+    return ModelResponse(sessions_of(request).curves(session_id))
+
+
+@router.put("/{session_id}/curves", response_model=SessionCurves, responses=errors(404, 422))
+async def put_curves(session_id: str, body: SessionCurves, request: Request) -> Response:
+    """Replace the session's stored live curves (the TUI sends them after each probe)."""
+    return ModelResponse(await sessions_of(request).save_curves(session_id, body))

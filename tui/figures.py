@@ -50,6 +50,7 @@ def figures_for(
         out += _baselines(result, where)
     elif isinstance(result, CurvatureResult):
         out += _eigenvalues(result, where)
+    if probe == "curvature":  # read from the raw data: a density alone still draws
         out += _density(data, where)
     if evidence.source.value == "history" or "analysis" in data:
         out += _history(data, where)

@@ -33,16 +33,21 @@ from typing import Any, Literal
 
 from assistant.errors import ServiceUnavailable
 from probes.base import ProbeOutcome, ProbeProgress
+from traindoc.errors import (
+    INTERNAL_ERROR,
+    JobTimedOut,
+    ProbeCancelled,
+    ProbeError,
+    ProbeOutOfMemory,
+    TraindocError,
+)
+from traindoc.errors import JobQueueFull as JobQueueFull  # its home is the one error tree
+
+CANCELLED = ProbeCancelled.code  # a job's error_code when it was stopped
 
 AUTO = "auto"  # the whole automatic walk of the flowchart (assistant.autorun.run_automatic)
 STOP_GRACE_S = 5.0  # how long a stopped child may take to wind down before it is killed
 PROGRESS_INTERVAL_S = 0.1  # the child sends at most ten progress reports a second
-
-
-class JobQueueFull(ServiceUnavailable):
-    """Too many probe jobs are waiting; the client should retry later (HTTP 429)."""
-
-    status_code = 429
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     progress: ProbeProgress | None = None
+    error_code: str | None = None  # the error's stable code (traindoc/errors.py): front ends decide by it
 
 
 @dataclass
@@ -180,7 +186,9 @@ class JobRunner:
                 self.on_start(job_id)
                 result = self._supervise(ticket)
             except Exception as exc:  # our own bug: the job fails, the worker lives on
-                result = JobResult("failed", error=f"internal error running the job: {exc}")
+                result = JobResult(
+                    "failed", error=f"internal error running the job: {exc}", error_code=INTERNAL_ERROR
+                )
             with self._cond:
                 self._running.discard(job_id)
                 self._children.pop(job_id, None)
@@ -195,7 +203,7 @@ class JobRunner:
 
     def _spawn_and_follow(self, request: JobRequest, ticket: _Ticket) -> JobResult:
         if ticket.cancel.is_set():  # cancelled between leaving the queue and starting
-            return JobResult("cancelled", error="cancelled before it started")
+            return JobResult("cancelled", error="cancelled before it started", error_code=CANCELLED)
         read_fd, write_fd = os.pipe()
         # the child's stdout and stderr come through a pipe of which only the last LOG_TAIL_BYTES are
         # kept (its last line explains a crash): a probe printing without end cannot fill a disk
@@ -269,12 +277,15 @@ class JobRunner:
                 _close_quietly(child.stdin)  # "stop": the child's should_stop() turns true
                 kill_at = now + STOP_GRACE_S
             if kill_at is not None and now >= kill_at:
-                return JobResult("cancelled", error="cancelled (the probe was killed)", progress=last)
+                return JobResult(
+                    "cancelled", error="cancelled (the probe was killed)", progress=last, error_code=CANCELLED
+                )
             if now >= deadline:
                 return JobResult(
                     "failed",
                     error=f"timed out after {request.timeout_s:g} s (the probe was killed)",
                     progress=last,
+                    error_code=JobTimedOut.code,
                 )
             ready = dict(poller.poll(1000 * min(0.25, max(0.0, deadline - now))))
             if log.fd in ready and not log.read():
@@ -298,8 +309,10 @@ class JobRunner:
             code = child.wait()
             log.drain()
             if ticket.cancel.is_set():
-                return JobResult("cancelled", error="cancelled", progress=last)
-            return JobResult("failed", error=_death_message(code, log), progress=last)
+                return JobResult("cancelled", error="cancelled", progress=last, error_code=CANCELLED)
+            return JobResult(
+                "failed", error=_death_message(code, log), progress=last, error_code=_death_code(code)
+            )
         return _result(final, last)
 
 
@@ -313,9 +326,13 @@ def _result(message: dict[str, Any], last: ProbeProgress | None) -> JobResult:
             notes=list(message.get("notes", [])),
             progress=last,
         )
+    code = message.get("code")
     if kind == "cancelled":
-        return JobResult("cancelled", error=message.get("message", "cancelled"), progress=last)
-    return JobResult("failed", error=message.get("message", "the probe failed"), progress=last)
+        return JobResult(
+            "cancelled", error=message.get("message", "cancelled"), progress=last, error_code=code
+        )
+    error = message.get("message", "the probe failed")
+    return JobResult("failed", error=error, progress=last, error_code=code or ProbeError.code)
 
 
 def _request_json(request: JobRequest) -> dict[str, Any]:
@@ -380,6 +397,12 @@ def _death_message(code: int, log: LogTail) -> str:
         why = " (killed by the system, most likely out of memory)" if -code == signal.SIGKILL else ""
         return f"the probe process died from signal {name}{why}" + (f": {tail}" if tail else "")
     return f"the probe process exited with code {code}" + (f": {tail}" if tail else "")
+
+
+def _death_code(code: int) -> str:
+    """The error code of a child that died without a word: SIGKILL is most likely the system's
+    out-of-memory killer (the message says "most likely")."""
+    return ProbeOutOfMemory.code if code == -signal.SIGKILL else ProbeError.code
 
 
 def _kill(child: subprocess.Popen[bytes]) -> None:
@@ -576,16 +599,18 @@ def auto_summary(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
 
 
 def _failure(exc: BaseException, probe: str) -> dict[str, Any]:
-    from probes.base import ProbeCancelled, ProbeError
-
     if isinstance(exc, ProbeCancelled):
-        return {"type": "cancelled", "message": exc.message}
+        return {"type": "cancelled", "message": exc.message, "code": exc.code}
     message = exc.message if isinstance(exc, ProbeError) else getattr(exc, "message", None) or _where(exc)
+    code = exc.code if isinstance(exc, TraindocError) else ProbeError.code
+    oom = ProbeOutOfMemory.code
     if any(isinstance(e, MemoryError) for e in _chain(exc)):  # probes wrap it: look at the causes
-        return {"type": "error", "message": f"{probe} probe ran out of memory ({message.rstrip(': ')})"}
+        message = f"{probe} probe ran out of memory ({message.rstrip(': ')})"
+        return {"type": "error", "message": message, "code": oom}
+    # torch and the C allocator say it only in words: the one place their text becomes a code
     if "can't allocate memory" in message or "out of memory" in message.lower():
-        message = f"{probe} probe ran out of memory: {message}"
-    return {"type": "error", "message": message}
+        message, code = f"{probe} probe ran out of memory: {message}", oom
+    return {"type": "error", "message": message, "code": code}
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

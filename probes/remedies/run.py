@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from probes.base import ProbeError, ProbeOutcome, ProbeProgress
+from probes.base import ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress
 from probes.context import ProbeContext
 from probes.remedies.plan import ADVICE, ESTIMATES, JUDGED_ON, TITLES, TRIED
 from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult
@@ -732,9 +732,9 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
         def one(rid: str) -> list[RemedyResult]:
             try:
                 out = TRIALS[rid](r)
+            except ProbeCancelled:  # by class: a stop is not a remedy that "could not run"
+                raise
             except ProbeError as exc:
-                if type(exc).__name__ == "ProbeCancelled":
-                    raise
                 out = [r.skipped(rid, f"could not run: {exc.message}")]
             for res in out:
                 res.findings = addressed[rid]

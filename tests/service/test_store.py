@@ -23,9 +23,9 @@ def record(sid: str = "s1") -> SessionRecord:
 def test_a_new_database_is_created_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "deep" / "sessions.db").open()
     try:
-        assert store.version == max(MIGRATIONS) == 1
+        assert store.version == max(MIGRATIONS) == 2  # 2: jobs.error_code
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
     finally:
@@ -98,15 +98,50 @@ def test_a_migration_upgrades_an_old_database_and_keeps_its_data(tmp_path: Path)
     store.write([ops.insert_session(record("old"))])
     store.close()
 
-    def v2(conn: sqlite3.Connection) -> None:
+    def title(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
 
-    store = Store(path, migrations={**MIGRATIONS, 2: v2}).open()
-    assert store.version == 2 and store.load_session("old") is not None
+    nxt = max(MIGRATIONS) + 1
+    store = Store(path, migrations={**MIGRATIONS, nxt: title}).open()
+    assert store.version == nxt and store.load_session("old") is not None
     store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == nxt
     assert conn.execute("SELECT title FROM sessions").fetchall() == [("",)]
+    conn.close()
+
+
+def test_a_version_1_database_gains_job_error_codes_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """Version 2 adds jobs.error_code: a job written by a version-1 server reads back without a code,
+    and a job saved afterwards keeps the code it was given (read with plain SQL, not the store)."""
+    path = tmp_path / "s.db"
+    rec = record()
+    conn = sqlite3.connect(path, isolation_level=None)  # a version-1 file, as a version-1 server left it
+    conn.execute("BEGIN")
+    MIGRATIONS[1](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    stamp = rec.created_at.isoformat()
+    with conn:
+        conn.execute("INSERT INTO sessions (id, created_at, updated_at) VALUES ('s1', ?, ?)", (stamp, stamp))
+        conn.execute(
+            "INSERT INTO jobs (id, session_id, probe, status, error, created_at) "
+            "VALUES ('j0', 's1', 'depth', 'failed', 'old failure', ?)",
+            (stamp,),
+        )
+    conn.close()
+    store = Store(path).open()
+    try:
+        assert store.version == 2
+        job = store.get_job("j0")
+        assert job is not None and job.error == "old failure" and job.error_code is None
+        failed = job.model_copy(update={"id": "j1", "error": "diverged", "error_code": "training_diverged"})
+        store.write([ops.save_job(failed)])
+        assert store.get_job("j1").error_code == "training_diverged"
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT error_code FROM jobs WHERE id = 'j1'").fetchone() == ("training_diverged",)
     conn.close()
 
 
@@ -119,9 +154,9 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
         raise RuntimeError("half-way")
 
     with pytest.raises(RuntimeError, match="half-way"):
-        Store(path, migrations={**MIGRATIONS, 2: broken}).open()
+        Store(path, migrations={**MIGRATIONS, max(MIGRATIONS) + 1: broken}).open()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == max(MIGRATIONS)
     columns = [r[1] for r in conn.execute("PRAGMA table_info(sessions)")]
     assert "x" not in columns
     conn.close()

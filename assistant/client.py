@@ -1,7 +1,8 @@
 """The one client for the traindoc API (synchronous, on httpx): the TUI, `diagnose --server` and scripts.
 
-Every failure is an `assistant.errors` exception with a one-line message: the server's own message for
-4xx answers, and `ServiceUnavailable` naming the URL when the server cannot be reached. Connection
+Every failure is a `traindoc.errors` exception with a one-line message: for an error answer, the class the
+body's `code` names (the server raised the same class) with the server's own message, and
+`ServiceUnavailable` naming the URL when the server cannot be reached. Connection
 failures are retried (`httpx.HTTPTransport(retries=n)` retries connecting only, so a request that
 reached the server is never sent twice).
 """
@@ -18,14 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import TypeAdapter
 
-from assistant.errors import (
-    AuthError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    ServiceUnavailable,
-    TraindocError,
-)
+from assistant.errors import InputError, ServiceUnavailable, TraindocError
 from assistant.models import Report
 from assistant.service_models import (
     HistoryPublic,
@@ -36,6 +30,7 @@ from assistant.service_models import (
     SessionSummary,
     SetupPublic,
 )
+from traindoc.errors import error_class
 
 if TYPE_CHECKING:
     from probes.base import ProbeOutcome
@@ -262,28 +257,28 @@ def _seg(value: str) -> str:
 
 
 def _error(response: httpx.Response) -> TraindocError:
-    message, field = _message(response)
+    """The exception the server raised, rebuilt from the body's `code` (by its status when a body has
+    none: a proxy's own page, an older server); never decided by the message's words."""
+    message, field, code = _message(response)
     status = response.status_code
-    if status in (401, 403):
-        return AuthError(message, field=field)
-    if status == 404:
-        return NotFoundError(message, field=field)
-    if status == 409:
-        return ConflictError(message, field=field)
-    if status in (400, 413, 422):
-        return InputError(message, field=field)
-    if status in (429, 502, 503, 504):
-        return ServiceUnavailable(message, field=field)
-    return TraindocError(f"the traindoc service failed ({status}): {message}", field=field)
+    cls = error_class(code, status)
+    if cls is TraindocError and code != TraindocError.code:  # a bug of the server's, a proxy's page
+        message = f"the traindoc service failed ({status}): {message}"
+    return cls.from_wire(message, field)
 
 
-def _message(response: httpx.Response) -> tuple[str, str | None]:
+def _message(response: httpx.Response) -> tuple[str, str | None, str | None]:
     try:
         error = response.json()["error"]
-        return " ".join(str(error["message"]).split()), error.get("field")
-    except (ValueError, KeyError, TypeError):
+        code = error.get("code")
+        return (
+            " ".join(str(error["message"]).split()),
+            error.get("field"),
+            code if isinstance(code, str) else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         text = " ".join(response.text.split())[:200]
-        return (text or response.reason_phrase or f"HTTP {response.status_code}"), None
+        return (text or response.reason_phrase or f"HTTP {response.status_code}"), None, None
 
 
 def _parse_events(lines: Iterator[str]) -> Iterator[ProbeJobEvent]:

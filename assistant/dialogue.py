@@ -89,7 +89,7 @@ class Dialogue:
         try:
             return self.handle(parse_message(raw))
         except TraindocError as exc:
-            return [ErrorEvent(message=exc.message, field=exc.field)]
+            return [ErrorEvent(message=exc.message, field=exc.field, code=exc.code)]
 
     def report(self) -> Report:
         return self.session.report()

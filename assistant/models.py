@@ -232,6 +232,7 @@ class ErrorEvent(BaseModel):
     event: Literal["error"] = "error"
     message: str
     field: str | None = None
+    code: str | None = Field(None, description="the error's stable code (docs/service.md, 'Errors')")
 
 
 ChatEvent = Annotated[

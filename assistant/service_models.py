@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.models import Report, SessionInput
 from probes.base import ProbeOutcome, ProbeProgress
+from traindoc.errors import CODES, HTTP_ERROR, INTERNAL_ERROR
 
 # Names of server-registered setups and histories: short, printable, no path separators.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -121,6 +122,11 @@ class ProbeJob(BaseModel):
     progress: ProbeProgress | None = None
     outcome: ProbeOutcome | None = None
     error: str | None = None
+    error_code: str | None = Field(
+        None,
+        description="why it failed or stopped, stable for programs (the codes of the error body: "
+        "probe_failed, training_diverged, out_of_memory, setup_mismatch, job_timed_out, probe_cancelled, ...)",
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -139,6 +145,12 @@ class ProbeJobEvent(BaseModel):
 class ErrorDetail(BaseModel):
     message: str
     field: str | None = None
+    code: str = Field(
+        description="what went wrong, stable for programs (branch on this, never on `message`): "
+        + ", ".join(f"`{code}`" for code in sorted({*CODES, INTERNAL_ERROR, HTTP_ERROR}))
+        + " (docs/service.md, 'Errors'; new codes may be added)",
+        examples=["not_found"],
+    )
 
 
 class ErrorBody(BaseModel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.engine import Derivation, FlowchartEngine, default_engine
-from assistant.errors import InputError
+from assistant.errors import InputError, OffPathAnswer
 from assistant.models import (
     Answer,
     AnswerInput,
@@ -238,7 +238,7 @@ class Session:
         self.inputs.append(AnswerInput(answer=new))
         if strict and question not in self.state().answers:
             self.inputs.pop()
-            raise InputError(_off_path_message(question), field=question)
+            raise OffPathAnswer(_off_path_message(question), field=question)
         return new
 
     def withdraw(self, question: str) -> None:
@@ -263,7 +263,7 @@ class Session:
         if off:
             for _ in answers:
                 self.inputs.pop()
-            raise InputError("; ".join(_off_path_message(q) for q in off), field=off[0])
+            raise OffPathAnswer("; ".join(_off_path_message(q) for q in off), field=off[0])
 
 
 def _measured(answer: Answer) -> bool:

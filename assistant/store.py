@@ -30,9 +30,14 @@ from typing import Literal
 
 from pydantic import TypeAdapter
 
-from assistant.errors import TraindocError
 from assistant.models import SessionInput
 from assistant.service_models import ProbeJob, SessionSummary
+
+# the store's errors live under the one root (traindoc/errors.py); importable from here too
+from traindoc.errors import DamagedRecord as DamagedRecord
+from traindoc.errors import StorageFull as StorageFull
+from traindoc.errors import StorageUnavailable as StorageUnavailable
+from traindoc.errors import StoreError as StoreError
 
 Op = Callable[[sqlite3.Connection], None]
 _Waiter = Future[None] | asyncio.Future[None]
@@ -41,31 +46,6 @@ Synchronous = Literal["full", "normal"]
 
 _input_adapter: TypeAdapter[SessionInput] = TypeAdapter(SessionInput)
 log = logging.getLogger("traindoc.store")
-
-
-class StoreError(TraindocError):
-    """The database cannot be opened or is from a newer traindoc."""
-
-    status_code = 500
-
-
-class StorageUnavailable(StoreError):
-    """A write could not be made durable (I/O error, locked database). Nothing was acknowledged; the
-    client may retry. The message never names a path: it goes to API clients."""
-
-    status_code = 503
-
-
-class StorageFull(StorageUnavailable):
-    """The disk (or the database's size limit) is full: HTTP 507 Insufficient Storage."""
-
-    status_code = 507
-
-
-class DamagedRecord(StoreError):
-    """One stored row cannot be read back: that session alone is affected (HTTP 409, not a 500)."""
-
-    status_code = 409
 
 
 _STORAGE_CODES = frozenset(
@@ -154,6 +134,11 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """A job's error code (traindoc/errors.py), next to its message; older rows have none (NULL)."""
+    _script(conn, "ALTER TABLE jobs ADD COLUMN error_code TEXT")
+
+
 def _curves(conn: sqlite3.Connection) -> None:
     """The curves a client watched live (SessionCurves as JSON), one row per session."""
     _script(
@@ -168,7 +153,7 @@ def _curves(conn: sqlite3.Connection) -> None:
 
 
 # version n -> the function that upgrades a version n-1 database to n
-MIGRATIONS: dict[int, Migration] = {1: _v1, 2: _curves}
+MIGRATIONS: dict[int, Migration] = {1: _v1, 2: _v2, 3: _curves}
 
 
 def now() -> datetime:
@@ -230,7 +215,8 @@ class Store:
             with conn:
                 conn.execute(
                     "UPDATE jobs SET status = 'interrupted', finished_at = ?, "
-                    "error = 'the server stopped while this job was queued or running' "
+                    "error = 'the server stopped while this job was queued or running', "
+                    "error_code = 'service_unavailable' "
                     "WHERE status IN ('queued', 'running')",
                     (stamp,),
                 )
@@ -506,7 +492,8 @@ def _settle(settled: list[tuple[asyncio.Future[None], BaseException | None]]) ->
 
 
 _JOB_COLUMNS = (
-    "id, session_id, probe, setup, status, progress, outcome, error, created_at, started_at, finished_at"
+    "id, session_id, probe, setup, status, progress, outcome, error, created_at, started_at, finished_at, "
+    "error_code"
 )
 
 
@@ -523,6 +510,7 @@ def _job(row: tuple) -> ProbeJob:
         created_at=datetime.fromisoformat(row[8]),
         started_at=_dt(row[9]),
         finished_at=_dt(row[10]),
+        error_code=row[11],
     )
 
 
@@ -613,15 +601,16 @@ def save_job(job: ProbeJob, options: Mapping[str, object] | None = None) -> Op:
         _iso(job.created_at),
         _iso(job.started_at),
         _iso(job.finished_at),
+        job.error_code,
     )
 
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO jobs (id, session_id, probe, setup, options, status, progress, outcome, error, "
-            "created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "created_at, started_at, finished_at, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET status = excluded.status, progress = excluded.progress, "
             "outcome = excluded.outcome, error = excluded.error, started_at = excluded.started_at, "
-            "finished_at = excluded.finished_at",
+            "finished_at = excluded.finished_at, error_code = excluded.error_code",
             row,
         )
 

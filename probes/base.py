@@ -13,6 +13,14 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from rules.schema import AnswerValue  # the one definition of the answer values
 
+# the probes' errors live under traindoc's one root (traindoc/errors.py); `from probes.base import
+# ProbeError` is a contract, so they are re-exported here (`X as X`: an explicit re-export)
+from traindoc.errors import ProbeCancelled as ProbeCancelled
+from traindoc.errors import ProbeError as ProbeError
+from traindoc.errors import ProbeOutOfMemory as ProbeOutOfMemory
+from traindoc.errors import SetupMismatch as SetupMismatch
+from traindoc.errors import TrainingDiverged as TrainingDiverged
+
 
 class ProbeProgress(BaseModel):
     probe: str
@@ -33,34 +41,6 @@ def no_progress(_: ProbeProgress) -> None:
 
 def never_stop() -> bool:
     return False
-
-
-class ProbeError(Exception):
-    """A probe cannot run on this input (bad setup, NaN loss, shapes). One line, for the user."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class TrainingDiverged(ProbeError):
-    """The training loss turned NaN or infinite: a measurement (the recipe is unstable), not a bug."""
-
-
-class ProbeCancelled(ProbeError):
-    def __init__(self, probe: str) -> None:
-        super().__init__(f"{probe} probe cancelled")
-
-
-class ProbeOutOfMemory(ProbeError):
-    """The measurement did not fit in memory: not a usage error, a size to lower (the message says
-    which option and to what). Front ends report it with its own code (`code`)."""
-
-    code = "out_of_memory"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, field="batch_size")
 
 
 class ProbeOutcome(BaseModel):

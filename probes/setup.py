@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from probes.base import ProbeError
+from probes.base import ProbeError, SetupMismatch
 
 DataLike = Any  # (inputs, targets) tensors, a Dataset, or a DataLoader
 
@@ -331,10 +331,14 @@ def _forward_and_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.
             name,
             f"the model's forward pass on a training batch of shape {shape} failed: {_where(exc)}",
             "make the model's input size match the data",
+            SetupMismatch,
         ) from exc
     if not isinstance(out, torch.Tensor):
         raise _refuse(
-            name, f"the model returned {type(out).__name__}, not a tensor", "return the output tensor"
+            name,
+            f"the model returned {type(out).__name__}, not a tensor",
+            "return the output tensor",
+            SetupMismatch,
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -345,6 +349,7 @@ def _forward_and_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.
                 name,
                 f"loss(output {list(out.shape)}, target {list(y.shape)}) failed: {_where(exc)}",
                 "make the targets match the loss (class indices for cross-entropy, the output's shape for MSE)",
+                SetupMismatch,
             ) from exc
     # MSELoss broadcasts an output of [8, 1] against a target of [8] into [8, 8] and only warns:
     # training then runs and learns the mean; refuse it here instead.
@@ -354,10 +359,11 @@ def _forward_and_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.
                 name,
                 f"the loss broadcasts output {list(out.shape)} against target {list(y.shape)}",
                 "give the targets the output's shape (e.g. y.view(-1, 1))",
+                SetupMismatch,
             )
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         got = f"shape {list(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise _refuse(name, f"the loss returned {got}, not a scalar", "use reduction='mean'")
+        raise _refuse(name, f"the loss returned {got}, not a scalar", "use reduction='mean'", SetupMismatch)
     if not math.isfinite(float(loss.detach())):
         raise _refuse(
             name,
@@ -370,9 +376,9 @@ def _forward_and_loss(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.
         raise _refuse(name, f"loss.backward() failed: {_where(exc)}", "") from exc
 
 
-def _refuse(name: str, problem: str, fix: str) -> ProbeError:
+def _refuse(name: str, problem: str, fix: str, kind: type[ProbeError] = ProbeError) -> ProbeError:
     text = " ".join(f"setup {name}: {problem}".split())
-    return ProbeError(f"{text} — {fix}" if fix else text, field="setup")
+    return kind(f"{text} — {fix}" if fix else text, field="setup")
 
 
 def load_any(spec: str) -> Setup:

@@ -17,6 +17,7 @@ from probes.base import (
     ProbeError,
     ProbeProgress,
     ProgressCallback,
+    SetupMismatch,
     StopCheck,
     TrainingDiverged,
     never_stop,
@@ -146,17 +147,17 @@ def checked_loss(
     try:
         out = forward(x)
     except Exception as exc:
-        raise ProbeError(
+        raise SetupMismatch(
             f"model forward failed on inputs of shape {tuple(x.shape)}: {one_line(exc)}"
         ) from exc
     try:
         loss = loss_fn(out, y)
     except Exception as exc:
-        raise ProbeError(
+        raise SetupMismatch(
             f"loss failed on outputs {tuple(out.shape)} and targets {tuple(y.shape)}: {one_line(exc)}"
         ) from exc
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        raise ProbeError("the loss must return a scalar tensor (use reduction='mean')")
+        raise SetupMismatch("the loss must return a scalar tensor (use reduction='mean')")
     return loss
 
 

@@ -25,10 +25,10 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from assistant.client import TraindocClient
     from assistant.errors import InputError, TraindocError
     from assistant.models import Finding, Report
+    from assistant.watch import WatchReport, watch
     from probes.base import ProbeError, ProbeOutcome, ProbeProgress
     from probes.measure import measure_curvature
     from probes.setup import Setup, load_setup
-    from assistant.watch import WatchReport, watch
     from traindoc._diagnose import diagnose
 
 _EXPORTS = {

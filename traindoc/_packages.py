@@ -15,6 +15,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from traindoc.errors import ShadowedPackageError as ShadowedPackageError  # re-exported: its old home
+
 PACKAGES = ("assistant", "rules", "probes", "tui")
 # every one of the four packages' __init__.py assigns this name; another package of the same name
 # installed over ours in the same site-packages folder replaces the file and loses it
@@ -25,20 +27,6 @@ FIX = (
     "rename or move it, or install traindoc in its own environment "
     "(pipx install traindoc, or uv tool install traindoc)"
 )
-
-
-class ShadowedPackageError(ImportError):
-    """One of traindoc's packages would be imported from another file.
-
-    An ImportError, not a TraindocError: it is raised exactly when `assistant.errors` itself may be the
-    wrong module. `message` is the one line, `name` the package."""
-
-    def __init__(self, message: str, name: str) -> None:
-        super().__init__(message, name=name)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def origin_of(name: str) -> str | None:

@@ -1,13 +1,16 @@
 """What failed and what to do next, in plain words: every failure becomes a message in the chat.
 
 Pure (no Textual): the chat screen mounts the Markdown; tests read it. The advice is keyed on the
-kind of failure the probe reported (its one-line error), so a user is never left with a toast that
-vanishes and a key that fails again the same way.
+kind of failure the probe reported, its error's stable code (`ProbeJob.error_code`, traindoc/errors.py),
+never on the words of its message, so a user is never left with a toast that vanishes and a key that
+fails again the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from traindoc.errors import JobTimedOut, ProbeOutOfMemory, SetupMismatch, TrainingDiverged
 
 PROBE_NAMES = {
     "baselines": "the training-loss measurement (baselines probe)",
@@ -20,29 +23,29 @@ PROBE_NAMES = {
 
 @dataclass(frozen=True)
 class Advice:
-    words: tuple[str, ...]  # any of these in the error (lower case) selects this advice
+    code: str  # the error code (traindoc/errors.py) this advice answers
     text: str
 
 
 ADVICE = (
     Advice(
-        ("out of memory", "memoryerror", "cannot allocate"),
+        ProbeOutOfMemory.code,
         "The setup needs more memory than there is: lower `batch_size` (or the model's width) in your "
         "setup file.",
     ),
     Advice(
-        ("turned nan", "turned inf", "diverged", "non-finite", "nan loss"),
+        TrainingDiverged.code,
         "Training diverged with your setup's recipe: lower the learning rate in the setup's `optimizer` "
         "(or add gradient clipping). That the loss blows up is itself a finding: answer **yes** when I "
         "ask whether the loss diverged.",
     ),
     Advice(
-        ("timed out",),
+        JobTimedOut.code,
         "The measurement took longer than the service allows: lower `steps` in your setup (or the "
         "probe options, **o**), or start the service with a longer job timeout.",
     ),
     Advice(
-        ("shape", "mat1 and mat2", "size mismatch", "target size"),
+        SetupMismatch.code,
         "The model, the data and the loss do not fit together: check the shapes in your setup file.",
     ),
 )
@@ -53,13 +56,14 @@ RESTART = (
 )
 
 
-def probe_failed_markdown(probe: str, error: str | None) -> str:
-    """The chat message for a probe that failed: what, why (its one line), and what to do next."""
+def probe_failed_markdown(probe: str, error: str | None, code: str | None = None) -> str:
+    """The chat message for a probe that failed: what, why (its one line), and what to do next (by
+    its error code)."""
     what = PROBE_NAMES.get(probe, f"the {probe} probe")
     reason = error or "it ended without a result"
     return (
         f"**I could not finish {what}:** {reason}\n\n"
-        f"{advice_for(reason)} {RESTART}\n\n"
+        f"{advice_for(code)} {RESTART}\n\n"
         "_I won't offer this measurement again in this session._"
     )
 
@@ -73,9 +77,9 @@ def request_failed_markdown(message: str) -> str:
     )
 
 
-def advice_for(error: str) -> str:
-    lowered = error.lower()
-    for advice in ADVICE:
-        if any(word in lowered for word in advice.words):
-            return advice.text
-    return GENERIC
+def advice_for(code: str | None) -> str:
+    """What to do about a failure with this error code (the generic advice for any other code)."""
+    return _BY_CODE.get(code or "", GENERIC)
+
+
+_BY_CODE = {advice.code: advice.text for advice in ADVICE}

@@ -1,4 +1,6 @@
-"""Every error leaves the API as `{"error": {"message": str, "field": str | None}}` with its status code."""
+"""Every error leaves the API as `{"error": {"message": str, "field": str | None, "code": str}}` with its
+status code. `code` is the class's stable code (traindoc/errors.py); the client rebuilds the class from
+it. Responses made without an exception of ours get the code of their status (`code_for_status`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from assistant.errors import EngineError, ServiceUnavailable, TraindocError
-from assistant.store import StorageUnavailable
-from probes.base import ProbeError, ProbeOutOfMemory
+from traindoc.errors import (
+    INTERNAL_ERROR,
+    EngineError,
+    ProbeOutOfMemory,
+    ServiceUnavailable,
+    StorageUnavailable,
+    TraindocError,
+    code_for_status,
+)
 
 log = logging.getLogger("traindoc.api")
 
@@ -21,14 +29,23 @@ _LOCATIONS = ("body", "path", "query", "header", "cookie")
 
 
 def error_response(
-    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    code: str | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status, headers=headers)
+    return JSONResponse(error_body(status, message, field, code), status_code=status, headers=headers)
+
+
+def error_body(status: int, message: str, field: str | None, code: str | None = None) -> dict:
+    """The one error shape (also written by the request guard, security.py, before the app runs)."""
+    return {"error": {"message": message, "field": field, "code": code or code_for_status(status)}}
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]
-    app.add_exception_handler(ProbeError, _probe)  # type: ignore[arg-type]
+    app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]  (probe errors too)
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal)
@@ -36,23 +53,20 @@ def install(app: FastAPI) -> None:
 
 # errors whose messages are written for clients (no paths, no engine text); any other 5xx is ours.
 # EngineError's message is one fixed sentence; the engine logs its details (traindoc.engine)
-_CLIENT_SAFE_5XX = (ServiceUnavailable, StorageUnavailable, EngineError)
+_CLIENT_SAFE_5XX = (ServiceUnavailable, StorageUnavailable, EngineError, ProbeOutOfMemory)
+# a retry can succeed: the queue drains, the database unlocks, space is freed
+_RETRYABLE = (ServiceUnavailable, StorageUnavailable)
 
 
 async def _traindoc(_: Request, exc: TraindocError) -> JSONResponse:
-    headers = {"Retry-After": "5"} if exc.status_code in (429, 503, 507) else None
+    headers = {"Retry-After": "5"} if isinstance(exc, _RETRYABLE) else None
     if exc.status_code >= 500:
         if not isinstance(exc, _CLIENT_SAFE_5XX):
             # an engine failure or an unreadable database: its text may hold internals and paths
             return _logged_internal(exc)
         log.warning("%s: %s", type(exc).__name__, exc.message)
-    return error_response(exc.status_code, exc.message, exc.field, headers)
-
-
-async def _probe(_: Request, exc: ProbeError) -> JSONResponse:
-    # out of memory is the server's limit, not a malformed request: 507 with the batch that fits
-    status = 507 if isinstance(exc, ProbeOutOfMemory) else 422
-    return error_response(status, exc.message, exc.field or getattr(exc, "code", None))
+    # a probe's out of memory is the server's limit, not a malformed request: 507 (its status_code)
+    return error_response(exc.status_code, exc.message, exc.field, headers, code=exc.code)
 
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,4 +100,5 @@ def _logged_internal(exc: BaseException) -> JSONResponse:
     stable line with that reference and nothing else (no exception text: it can name paths)."""
     reference = secrets.token_hex(4)
     log.error("internal error %s", reference, exc_info=(type(exc), exc, exc.__traceback__))
-    return error_response(500, f"internal error (reference {reference} in the server's log)", None)
+    message = f"internal error (reference {reference} in the server's log)"
+    return error_response(500, message, None, code=INTERNAL_ERROR)

@@ -22,13 +22,10 @@ from typing import Any
 
 from assistant.errors import InputError, ServiceUnavailable
 from probes.base import ProbeOutcome
+from traindoc.errors import HistoryTooLarge as HistoryTooLarge  # its home is the one error tree
 
 Key = tuple[str, tuple[tuple[str, int, int], ...]]
 MAX_ENTRIES_IN_KEY = 2000  # a directory history (tfevents, checkpoints) is keyed by its files' stats
-
-
-class HistoryTooLarge(InputError):
-    status_code = 413
 
 
 class HistoryReader:

@@ -26,7 +26,6 @@ from assistant.api import errors
 from assistant.api.service import SessionService
 from assistant.errors import TraindocError
 from assistant.service_models import AnswerCreate, SessionCreate
-from probes.base import ProbeError
 
 _create_body: TypeAdapter[SessionCreate | None] = TypeAdapter(SessionCreate | None)
 _answer_body: TypeAdapter[AnswerCreate] = TypeAdapter(AnswerCreate)
@@ -79,11 +78,8 @@ class HotPath:
         except HTTPException as exc:  # the Guard's 413 for a chunked body over the limit
             await (await errors._http(None, exc))(scope, receive, send)  # type: ignore[arg-type]
             return
-        except TraindocError as exc:
+        except TraindocError as exc:  # probe errors too: one root
             await (await errors._traindoc(None, exc))(scope, receive, send)  # type: ignore[arg-type]
-            return
-        except ProbeError as exc:
-            await (await errors._probe(None, exc))(scope, receive, send)  # type: ignore[arg-type]
             return
         except Exception as exc:  # a bug of ours: logged with a reference, never shown
             await errors._logged_internal(exc)(scope, receive, send)

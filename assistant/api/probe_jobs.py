@@ -26,6 +26,7 @@ from assistant.service_models import FINISHED, ProbeJob, ProbeJobCreate, ProbeJo
 from assistant.store import Store
 from probes.base import ProbeProgress
 from probes.registry import PROBES
+from traindoc.errors import INTERNAL_ERROR, ProbeCancelled, TraindocError
 
 CANCEL_WAIT_S = 15.0  # a cancel answers once the job has really stopped (the runner kills after 5 s)
 
@@ -91,7 +92,12 @@ class JobService:
             live = self.live.pop(job_id, None)
             if live is not None:
                 job = live.job.model_copy(
-                    update={"status": "interrupted", "finished_at": ops.now(), "error": "the server stopped"}
+                    update={
+                        "status": "interrupted",
+                        "finished_at": ops.now(),
+                        "error": "the server stopped",
+                        "error_code": ServiceUnavailable.code,
+                    }
                 )
                 writes.append(ops.save_job(job))
                 self._publish(live, ProbeJobEvent(kind="done", job_id=job_id, job=job))
@@ -164,7 +170,10 @@ class JobService:
         if live is None:  # it finished just now
             return self.get(job_id)
         if self.runner.cancel(job_id) == "dequeued":
-            await self._finish(job_id, JobResult("cancelled", error="cancelled before it started"))
+            await self._finish(
+                job_id,
+                JobResult("cancelled", error="cancelled before it started", error_code=ProbeCancelled.code),
+            )
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(live.finished.wait(), CANCEL_WAIT_S)
@@ -180,6 +189,7 @@ class JobService:
                         "status": "cancelled",
                         "finished_at": ops.now(),
                         "error": "its session was deleted",
+                        "error_code": ProbeCancelled.code,
                     }
                 )
                 self._publish(live, ProbeJobEvent(kind="done", job_id=job_id, job=job))
@@ -257,6 +267,7 @@ class JobService:
                 "status": result.status,
                 "outcome": result.outcome,
                 "error": result.error,
+                "error_code": result.error_code,
                 "finished_at": ops.now(),
                 "progress": result.progress or live.job.progress,
             }
@@ -275,7 +286,9 @@ class JobService:
         except NotFoundError:
             pass  # the session was deleted while the probe ran: nothing left to record
         except Exception as exc:
-            job = job.model_copy(update={"status": "failed", "error": f"could not record the result: {exc}"})
+            code = exc.code if isinstance(exc, TraindocError) else INTERNAL_ERROR
+            failed = {"status": "failed", "error": f"could not record the result: {exc}", "error_code": code}
+            job = job.model_copy(update=failed)
             with contextlib.suppress(Exception):
                 await self.store.submit_async([ops.save_job(job)])
         live.job = job

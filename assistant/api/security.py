@@ -9,7 +9,7 @@ and a write's body must be declared JSON, which a page can only send after a pre
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, and the wrapper's task
 per request would cost more than everything else the answer path does. Both refusals use the API's
-error shape, `{"error": {"message", "field"}}`.
+error shape, `{"error": {"message", "field", "code"}}`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.settings import normal_host
+from traindoc.errors import code_for_status
 
 OPEN_PATHS = frozenset({"/health"})  # readiness checks need no secret and reveal none
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -121,7 +122,9 @@ def _json_or_empty(headers: dict[bytes, bytes]) -> bool:
 
 
 async def _refuse(send: Send, status: int, message: str, field: str | None) -> None:
-    body = json.dumps({"error": {"message": message, "field": field}}).encode()
+    body = json.dumps(
+        {"error": {"message": message, "field": field, "code": code_for_status(status)}}
+    ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

@@ -7,13 +7,15 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from assistant.errors import TraindocError
+# each error class has its exit code (traindoc/errors.py); the two values stay importable from here
+from traindoc.errors import EXIT_OUT_OF_MEMORY as EXIT_OUT_OF_MEMORY
+from traindoc.errors import EXIT_USAGE as EXIT_USAGE
+from traindoc.errors import TraindocError
 
 if TYPE_CHECKING:  # `traindoc --help` must not pay for pydantic (docs/startup.md)
     from pydantic import BaseModel
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
-EXIT_OUT_OF_MEMORY = 3  # not a usage error: the measurement needs a smaller batch (the message says)
+EXIT_OK, EXIT_INTERNAL = 0, 1
 
 
 def print_json(model: BaseModel, stream: TextIO | None = None) -> None:
@@ -26,22 +28,17 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def guarded(command: Callable[[], int]) -> int:
-    """Run a command; user errors are one line on stderr and exit 2, never a traceback."""
+    """Run a command; user errors are one line on stderr and their class's exit code (2, or 3 for out
+    of memory: traindoc/errors.py), never a traceback. Probe errors are TraindocErrors too."""
     try:
         return command()
     except TraindocError as exc:
-        return fail(exc.message)
+        return fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:
-        # a ProbeError can only come from probes.base once it is imported: no need to import it here
-        base = sys.modules.get("probes.base")
-        if base is not None and isinstance(exc, base.ProbeOutOfMemory):
-            return fail(exc.message, EXIT_OUT_OF_MEMORY)
-        if base is not None and isinstance(exc, base.ProbeError):
-            return fail(exc.message)
         if os.environ.get("TRAINDOC_DEBUG"):
             raise
         return fail(

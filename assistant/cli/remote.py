@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from assistant.errors import InputError, TraindocError
+from assistant.errors import InputError, OffPathAnswer, TraindocError
 
 if TYPE_CHECKING:  # the CLI imports every command module to build its parser: keep httpx out of it
     from assistant.client import TraindocClient
@@ -69,16 +69,14 @@ def _answer_all(
         for question, value in list(left.items()):
             try:
                 client.answer(session_id, question, value)
-            except InputError as exc:
-                if "not asked on the current path" not in exc.message:
-                    raise
+            except OffPathAnswer:  # by class (its code on the wire), never by the message's words
                 continue
             del left[question]
             progressed = True
         if not progressed:
             break
     if left and strict:
-        raise InputError(
+        raise OffPathAnswer(
             "; ".join(f"{q} is not asked on the current path" for q in left), field=next(iter(left))
         )
     return left
@@ -93,5 +91,5 @@ def _answer_after_measuring(client: TraindocClient, session_id: str, left: dict[
                 client.answer(session_id, question, value)
             elif current.value != value:
                 client.change(session_id, question, value)
-        except InputError:
+        except OffPathAnswer:
             sys.stderr.write(f"traindoc: your answer to {question} was not used: the path never asks it\n")

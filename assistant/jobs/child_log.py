@@ -53,3 +53,11 @@ def death_message(code: int, log: LogTail) -> str:
         why = " (killed by the system, most likely out of memory)" if -code == signal.SIGKILL else ""
         return f"the probe process died from signal {name}{why}" + (f": {tail}" if tail else "")
     return f"the probe process exited with code {code}" + (f": {tail}" if tail else "")
+
+
+def death_code(code: int) -> str:
+    """The error code of a child that died without a word: SIGKILL is most likely the system's
+    out-of-memory killer (the message says "most likely")."""
+    from traindoc.errors import ProbeError, ProbeOutOfMemory
+
+    return ProbeOutOfMemory.code if code == -signal.SIGKILL else ProbeError.code

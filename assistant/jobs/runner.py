@@ -27,15 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.errors import ServiceUnavailable
-from assistant.jobs.child_log import LogTail, death_message
+from assistant.jobs.child_log import LogTail, death_code, death_message
 from assistant.jobs.protocol import CHILD_CODE, STOP_GRACE_S
 from probes.base import ProbeOutcome, ProbeProgress
+from traindoc.errors import (
+    INTERNAL_ERROR,
+    JobTimedOut,
+    ProbeCancelled,
+    ProbeError,
+)
+from traindoc.errors import JobQueueFull as JobQueueFull  # its home is the one error tree
 
-
-class JobQueueFull(ServiceUnavailable):
-    """Too many probe jobs are waiting; the client should retry later (HTTP 429)."""
-
-    status_code = 429
+CANCELLED = ProbeCancelled.code  # a job's error_code when it was stopped
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     progress: ProbeProgress | None = None
+    error_code: str | None = None  # the error's stable code (traindoc/errors.py): front ends decide by it
 
 
 @dataclass
@@ -173,7 +177,9 @@ class JobRunner:
                 self.on_start(job_id)
                 result = self._spawn_and_follow(ticket.request, ticket)
             except Exception as exc:  # our own bug: the job fails, the worker lives on
-                result = JobResult("failed", error=f"internal error running the job: {exc}")
+                result = JobResult(
+                    "failed", error=f"internal error running the job: {exc}", error_code=INTERNAL_ERROR
+                )
             with self._cond:
                 self._running.discard(job_id)
                 self._children.pop(job_id, None)
@@ -185,7 +191,7 @@ class JobRunner:
 
     def _spawn_and_follow(self, request: JobRequest, ticket: _Ticket) -> JobResult:
         if ticket.cancel.is_set():  # cancelled between leaving the queue and starting
-            return JobResult("cancelled", error="cancelled before it started")
+            return JobResult("cancelled", error="cancelled before it started", error_code=CANCELLED)
         read_fd, write_fd = os.pipe()
         # the child's stdout and stderr come through a pipe of which only the last LOG_TAIL_BYTES are
         # kept (its last line explains a crash): a probe printing without end cannot fill a disk
@@ -259,12 +265,15 @@ class JobRunner:
                 _close_quietly(child.stdin)  # "stop": the child's should_stop() turns true
                 kill_at = now + STOP_GRACE_S
             if kill_at is not None and now >= kill_at:
-                return JobResult("cancelled", error="cancelled (the probe was killed)", progress=last)
+                return JobResult(
+                    "cancelled", error="cancelled (the probe was killed)", progress=last, error_code=CANCELLED
+                )
             if now >= deadline:
                 return JobResult(
                     "failed",
                     error=f"timed out after {request.timeout_s:g} s (the probe was killed)",
                     progress=last,
+                    error_code=JobTimedOut.code,
                 )
             ready = dict(poller.poll(1000 * min(0.25, max(0.0, deadline - now))))
             if log.fd in ready and not log.read():
@@ -288,8 +297,10 @@ class JobRunner:
             code = child.wait()
             log.drain()
             if ticket.cancel.is_set():
-                return JobResult("cancelled", error="cancelled", progress=last)
-            return JobResult("failed", error=death_message(code, log), progress=last)
+                return JobResult("cancelled", error="cancelled", progress=last, error_code=CANCELLED)
+            return JobResult(
+                "failed", error=death_message(code, log), progress=last, error_code=death_code(code)
+            )
         return _result(final, last)
 
 
@@ -303,9 +314,13 @@ def _result(message: dict[str, Any], last: ProbeProgress | None) -> JobResult:
             notes=list(message.get("notes", [])),
             progress=last,
         )
+    code = message.get("code")
     if kind == "cancelled":
-        return JobResult("cancelled", error=message.get("message", "cancelled"), progress=last)
-    return JobResult("failed", error=message.get("message", "the probe failed"), progress=last)
+        return JobResult(
+            "cancelled", error=message.get("message", "cancelled"), progress=last, error_code=code
+        )
+    error = message.get("message", "the probe failed")
+    return JobResult("failed", error=error, progress=last, error_code=code or ProbeError.code)
 
 
 def _request_json(request: JobRequest) -> dict[str, Any]:

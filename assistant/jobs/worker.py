@@ -133,16 +133,20 @@ def _run_job(request: dict[str, Any], channel: _Channel, should_stop: Callable[[
 
 
 def _failure(exc: BaseException, probe: str) -> dict[str, Any]:
-    from probes.base import ProbeCancelled, ProbeError
+    from traindoc.errors import ProbeCancelled, ProbeError, ProbeOutOfMemory, TraindocError
 
     if isinstance(exc, ProbeCancelled):
-        return {"type": "cancelled", "message": exc.message}
+        return {"type": "cancelled", "message": exc.message, "code": exc.code}
     message = exc.message if isinstance(exc, ProbeError) else getattr(exc, "message", None) or _where(exc)
+    code = exc.code if isinstance(exc, TraindocError) else ProbeError.code
+    oom = ProbeOutOfMemory.code
     if any(isinstance(e, MemoryError) for e in _chain(exc)):  # probes wrap it: look at the causes
-        return {"type": "error", "message": f"{probe} probe ran out of memory ({message.rstrip(': ')})"}
+        message = f"{probe} probe ran out of memory ({message.rstrip(': ')})"
+        return {"type": "error", "message": message, "code": oom}
+    # torch and the C allocator say it only in words: the one place their text becomes a code
     if "can't allocate memory" in message or "out of memory" in message.lower():
-        message = f"{probe} probe ran out of memory: {message}"
-    return {"type": "error", "message": message}
+        message, code = f"{probe} probe ran out of memory: {message}", oom
+    return {"type": "error", "message": message, "code": code}
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

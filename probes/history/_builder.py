@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from probes.base import ProbeError
 from probes.history._models import Axis, Series
 from probes.history._names import Kind, classify
+from traindoc.errors import TooManyPoints as TooManyPoints  # its home is the one error tree
 
 _SPECIAL = {"nan": math.nan, "+nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf}
 _SPECIAL |= {"-inf": -math.inf, "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf}
@@ -35,10 +35,6 @@ def to_float(value: object) -> float | None:
 
 
 MAX_POINTS = 2_000_000  # per history: ~450 MB at most (measured); a 100k-step HF run logs ~300k values
-
-
-class TooManyPoints(ProbeError):
-    """More points than a history can hold in bounded memory (the reader adds the path)."""
 
 
 @dataclass

@@ -901,9 +901,9 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
         def one(rid: str) -> list[RemedyResult]:
             try:
                 out = TRIALS[rid](r)
+            except ProbeCancelled:  # by class: a stop is not a remedy that "could not run"
+                raise
             except ProbeError as exc:
-                if type(exc).__name__ == "ProbeCancelled":
-                    raise
                 out = [r.skipped(rid, f"could not run: {exc.message}")]
             for res in out:
                 res.findings = addressed[rid]

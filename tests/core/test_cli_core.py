@@ -92,6 +92,7 @@ def test_chat_jsonl_conversation() -> None:
     ).items()
     errors = [e for e in events if e["event"] == "error"]
     assert len(errors) == 2 and "nope" in errors[0]["message"]
+    assert [e["code"] for e in errors] == ["input_error", "input_error"]  # unknown id; not JSON
     report = next(e for e in events if e["event"] == "report")["report"]
     assert [f["id"] for f in report["findings"]] == ["overfitting"]
     assert report["answers"]["val_loss_large"]["value"] == "yes"

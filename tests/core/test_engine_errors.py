@@ -86,7 +86,8 @@ def test_engine_failure_is_a_clean_error_from_the_api(tmp_path: Path, faulty_env
             r = http.post(f"/sessions/{sid}/answers", json={"question": "deeper_model_worse", "value": "yes"})
             assert r.status_code == 500
             body = r.json()
-            assert set(body) == {"error"} and set(body["error"]) == {"message", "field"}
+            assert set(body) == {"error"} and set(body["error"]) == {"message", "field", "code"}
+            assert body["error"]["code"] == "engine_failed"  # docs/service.md, "Error codes"
             assert_clean(body["error"]["message"])
             assert "Traceback" not in r.text and "/srv" not in r.text
             # nothing the user entered before is lost, and the session still answers

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error, run_cli
 from tests.service.conftest import TOKEN, ServerProcess, new_session
+from traindoc.errors import CODES, HTTP_ERROR, INTERNAL_ERROR
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,8 @@ def error(r: httpx.Response, status: int, field: str | None = "?") -> str:
     """The API's one error shape; returns the message."""
     assert r.status_code == status, (r.status_code, r.text)
     body = r.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "field"}, body
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "field", "code"}, body
+    assert body["error"]["code"] in {*CODES, INTERNAL_ERROR, HTTP_ERROR}, body  # docs/service.md
     assert body["error"]["message"] and "\n" not in body["error"]["message"]
     if field != "?":
         assert body["error"]["field"] == field, body
@@ -32,7 +34,8 @@ def test_health_is_open_everything_else_needs_the_token(server: ServerProcess) -
     with server.client(token=None) as anonymous:
         health = anonymous.get("/health")
         assert health.status_code == 200
-        assert health.json()["status"] == "ok" and health.json()["schema_version"] == 1
+        # the store's schema version: 3 since jobs carry an error_code (2) and sessions their live curves (3)
+        assert health.json()["status"] == "ok" and health.json()["schema_version"] == 3
         for method, path in [
             ("GET", "/sessions"),
             ("POST", "/sessions"),

@@ -100,17 +100,21 @@ def test_cancel_a_queued_probe(server: ServerProcess, http: httpx.Client) -> Non
     assert http.get(f"/jobs/{second['id']}").json()["status"] == "queued"  # one worker: it waits
     assert http.post(f"/jobs/{second['id']}/cancel").json()["status"] == "cancelled"
     http.post(f"/jobs/{first['id']}/cancel")
-    assert {j["status"] for j in http.get(f"/sessions/{sid}/jobs").json()} == {"cancelled"}
+    jobs = http.get(f"/sessions/{sid}/jobs").json()
+    assert {j["status"] for j in jobs} == {"cancelled"}
+    assert {j["error_code"] for j in jobs} == {"probe_cancelled"}  # docs/service.md, "Error codes"
 
 
 @pytest.mark.parametrize(
-    ("setup", "needle"),
+    ("setup", "needle", "code"),
     [
-        ("raises", "ZeroDivisionError: the user's optimizer divided by zero"),
-        ("dies", "died from signal SIGKILL"),
+        # not an error of ours (the user's optimizer raised): the generic probe failure
+        ("raises", "ZeroDivisionError: the user's optimizer divided by zero", "probe_failed"),
+        # SIGKILL without a word is what the kernel's out-of-memory killer sends
+        ("dies", "died from signal SIGKILL", "out_of_memory"),
     ],
 )
-def test_a_probe_that_fails_fails_alone(http: httpx.Client, setup: str, needle: str) -> None:
+def test_a_probe_that_fails_fails_alone(http: httpx.Client, setup: str, needle: str, code: str) -> None:
     sid = new_session(http, setup=setup)
     job = start(http, sid, "baselines")
     # the server keeps answering while the job runs and fails
@@ -119,6 +123,7 @@ def test_a_probe_that_fails_fails_alone(http: httpx.Client, setup: str, needle: 
     assert r.status_code == 200
     done = wait_for_status(http, job["id"], {"done", "failed", "cancelled"})
     assert done["status"] == "failed" and needle in done["error"] and "\n" not in done["error"]
+    assert done["error_code"] == code
     assert http.get(f"/sessions/{sid}").json()["inputs"] == []
     assert http.get("/health").status_code == 200
 
@@ -135,6 +140,7 @@ def test_a_hanging_probe_is_killed_at_its_timeout_and_others_are_served(spawn_se
         assert (
             r.status_code == 429 and r.headers["retry-after"] and "too many" in r.json()["error"]["message"]
         )
+        assert r.json()["error"]["code"] == "queue_full"
         # while the probe hangs, every other request is served
         answered = 0
         while http.get(f"/jobs/{job['id']}").json()["status"] == "running":
@@ -145,6 +151,7 @@ def test_a_hanging_probe_is_killed_at_its_timeout_and_others_are_served(spawn_se
         assert answered > 0
         failed = http.get(f"/jobs/{job['id']}").json()
         assert failed["status"] == "failed" and "timed out after 4 s" in failed["error"]
+        assert failed["error_code"] == "job_timed_out"
         assert job_processes(job["id"]) == []  # killed, not left behind
         http.post(f"/jobs/{queued['id']}/cancel")
 
@@ -156,6 +163,7 @@ def test_a_probe_that_runs_out_of_memory_fails_alone(spawn_server) -> None:
         job = start(http, sid, "baselines")
         done = wait_for_status(http, job["id"], {"done", "failed"})
         assert done["status"] == "failed" and "ran out of memory" in done["error"], done
+        assert done["error_code"] == "out_of_memory"  # what the TUI's advice is chosen by
         assert http.get("/health").json()["status"] == "ok"
 
 

@@ -23,9 +23,9 @@ def record(sid: str = "s1") -> SessionRecord:
 def test_a_new_database_is_created_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "deep" / "sessions.db").open()
     try:
-        assert store.version == max(MIGRATIONS) == 2  # 2: session_curves (issue 15)
+        assert store.version == max(MIGRATIONS) == 3  # 2: jobs.error_code, 3: session_curves (issue 15)
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
     finally:
@@ -108,6 +108,40 @@ def test_a_migration_upgrades_an_old_database_and_keeps_its_data(tmp_path: Path)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == nxt
     assert conn.execute("SELECT title FROM sessions").fetchall() == [("",)]
+    conn.close()
+
+
+def test_a_version_1_database_gains_job_error_codes_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """Version 2 adds jobs.error_code: a job written by a version-1 server reads back without a code,
+    and a job saved afterwards keeps the code it was given (read with plain SQL, not the store)."""
+    path = tmp_path / "s.db"
+    rec = record()
+    conn = sqlite3.connect(path, isolation_level=None)  # a version-1 file, as a version-1 server left it
+    conn.execute("BEGIN")
+    MIGRATIONS[1](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    stamp = rec.created_at.isoformat()
+    with conn:
+        conn.execute("INSERT INTO sessions (id, created_at, updated_at) VALUES ('s1', ?, ?)", (stamp, stamp))
+        conn.execute(
+            "INSERT INTO jobs (id, session_id, probe, status, error, created_at) "
+            "VALUES ('j0', 's1', 'depth', 'failed', 'old failure', ?)",
+            (stamp,),
+        )
+    conn.close()
+    store = Store(path).open()
+    try:
+        assert store.version == max(MIGRATIONS)
+        job = store.get_job("j0")
+        assert job is not None and job.error == "old failure" and job.error_code is None
+        failed = job.model_copy(update={"id": "j1", "error": "diverged", "error_code": "training_diverged"})
+        store.write([ops.save_job(failed)])
+        assert store.get_job("j1").error_code == "training_diverged"
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT error_code FROM jobs WHERE id = 'j1'").fetchone() == ("training_diverged",)
     conn.close()
 
 

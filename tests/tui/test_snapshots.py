@@ -187,7 +187,9 @@ def test_a_failure_in_the_chat(
         app: TraindocApp = pilot.app  # type: ignore[assignment]
         app.conversation.mark_failed("baselines")
         await app.chat.fail(
-            probe_failed_markdown("baselines", "the training loss turned nan at step 3 (depth 1, seed 0)")
+            probe_failed_markdown(
+                "baselines", "the training loss turned nan at step 3 (depth 1, seed 0)", "training_diverged"
+            )
         )
         await idle(pilot)
         await pin(pilot)

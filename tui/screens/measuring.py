@@ -208,7 +208,7 @@ class Measuring(_Base):
                 self.notify(f"{job.probe} probe {job.status}.", severity="error", timeout=10)
                 # said in the chat (it stays), and no longer offered: it would fail the same way
                 self.conversation.mark_failed(job.probe)
-                self.failures.append(probe_failed_markdown(job.probe, job.error))
+                self.failures.append(probe_failed_markdown(job.probe, job.error, job.error_code))
         session = message.session or self.session
         if session is not None:
             await self.show(session)  # re-drawn: the offers to measure follow what can still run

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from assistant.client import TraindocClient
 from assistant.errors import NotFoundError
 from assistant.service_models import MAX_CURVE_POINTS, SessionCurves
-from assistant.store import MIGRATIONS, Store
+from assistant.store import MIGRATIONS
 from tests.service.conftest import TOKEN, ServerProcess, new_session
 
 DEPTH = {"depth": {"depth 1": [[0.0, 2.3], [10.0, 1.1], [20.0, 0.4]], "depth 3": [[0.0, 2.3], [20.0, 2.2]]}}
@@ -95,8 +95,12 @@ def test_curves_survive_a_restart_and_go_with_the_session(tmp_path: Path) -> Non
 
 def test_a_database_from_before_the_curves_is_upgraded(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
-    old = Store(db, migrations={1: MIGRATIONS[1]}).open()  # the schema as released before the curves
-    old.close()
+    conn = sqlite3.connect(db, isolation_level=None)  # a version-1 file, as a version-1 server left it
+    conn.execute("BEGIN")
+    MIGRATIONS[1](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     client = TraindocClient.embedded(db_path=str(db))

@@ -7,18 +7,26 @@ Lanczos (same seed, same numbers), so the result is the one-process result up to
 floating-point sums. Launch with `torchrun --nproc-per-node N` (or any initialized process group:
 gloo on CPUs, nccl on GPUs).
 
-Not yet wired into `traindoc probe curvature` (no CLI flag): use it from Python.
+From the command line (every rank trains the same recipe; rank 0's parameters are broadcast, so all
+ranks measure one model; rank 0 prints):
+
+    torchrun --nproc-per-node 2 -m traindoc probe curvature --setup my_setup.py:setup --distributed --json
+
+From Python: `measure_curvature(..., distributed=True)` inside an initialized process group, or this
+operator with `lanczos` directly.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from probes.base import ProbeError
-from probes.hessian import PiecewiseHessianOperator
+from probes.curvature.hessian import PiecewiseHessianOperator
 
 
 class DistributedHessianOperator:
@@ -58,8 +66,33 @@ class DistributedHessianOperator:
         dist.all_reduce(loss, group=group)
         self.gradient = gradient.to(self.dtype)
         self.loss = float(loss)
-        self.world = world
+        self.world, self.rank = world, rank
         self.hvp_count = 0
+        # what the measurement reports, over ALL ranks' batches
+        self.batches, self.sizes = len(pieces), [int(n) for n in sizes]
+        self.graph_mode, self.graph_bytes = self.local.graph_mode, self.local.graph_bytes
+        self._mine = mine
+        self.batch_gradient_norms = self._in_batch_order(self.local.batch_gradient_norms)
+
+    def where(self) -> dict[str, Any]:
+        return {
+            "engine": "torch.distributed",
+            "backend": str(dist.get_backend(self.group)),
+            "world_size": self.world,
+            "rank": self.rank,
+        }
+
+    def _in_batch_order(self, values: Sequence[Any]) -> list[Any]:
+        """Every rank's per-batch values, gathered and put back in batch order."""
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, list(zip(self._mine, values, strict=True)), group=self.group)
+        return [v for _, v in sorted(pair for part in gathered for pair in part)]
+
+    def per_batch(self, vector: torch.Tensor) -> list[torch.Tensor]:
+        """H_b @ vector for every batch b on its own, gathered from the ranks; counts as one product."""
+        self.hvp_count += 1
+        products = [p.cpu() for p in self.local.per_batch(vector)]
+        return [p.to(self.device) for p in self._in_batch_order(products)]
 
     def __call__(self, vector: torch.Tensor) -> torch.Tensor:
         self.hvp_count += 1
@@ -69,3 +102,31 @@ class DistributedHessianOperator:
 
     def release(self) -> None:
         self.local.release()
+
+
+def init_from_environment() -> tuple[int, int, str]:
+    """The default process group from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR, ...):
+    nccl when CUDA is there (each rank on its LOCAL_RANK device), else gloo. Returns (rank, world
+    size, backend); an already initialized group is used as it is."""
+    if not dist.is_available():
+        raise ProbeError("this torch build has no torch.distributed", field="distributed")
+    if not dist.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise ProbeError(
+                "distributed needs torchrun's environment (RANK, WORLD_SIZE): launch with "
+                "`torchrun --nproc-per-node N -m traindoc probe curvature ... --distributed`",
+                field="distributed",
+            )
+        cuda = torch.cuda.is_available() and dist.is_nccl_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size(), str(dist.get_backend())
+
+
+def broadcast_model(model: torch.nn.Module, src: int = 0) -> None:
+    """Every rank gets rank `src`'s parameters and buffers: the ranks measure ONE model even if their
+    trainings differed by a rounding (different thread counts, nondeterministic kernels)."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=src)

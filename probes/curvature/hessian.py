@@ -35,6 +35,7 @@ from probes.base import (
     never_stop,
     no_progress,
 )
+from probes.curvature.options import GRAPH_MODES
 
 # Eigenvalues within this fraction of the spectral radius count as "near zero" when a convergence
 # test works relative to an eigenvalue's own size (a near-zero eigenvalue has no relative accuracy).
@@ -150,7 +151,6 @@ class HessianOperator:
 
 # -- the Hessian of a loss summed over batches -------------------------------------------------------
 
-GRAPH_MODES = ("auto", "retain", "recompute")
 # "auto" keeps every batch's double-backward graph only if they all fit in this share of free memory
 GRAPH_MEMORY_SHARE = 0.25
 GRAPH_MEMORY_CAP = 2 * 1024**3

@@ -1,10 +1,10 @@
 """Curvature measurements on a model, a loss and data you already have (a notebook, no Setup file).
 
-    from probes.measure import measure_curvature
+    from probes.curvature import measure_curvature
     m = measure_curvature(model, torch.nn.functional.cross_entropy, (x, y), optimizer=opt)
     m.classification, m.gradient_norm, m.lambda_min, m.escape, m.rules, m.to_dict()
 
-The result types and the words explaining them live in `probes.curvature_report`.
+The result types and the words explaining them live in `probes.curvature.report`.
 
 The `curvature` probe is this function applied to the model trained with the user's recipe.
 """
@@ -33,15 +33,7 @@ from probes.base import (
     never_stop,
     no_progress,
 )
-from probes.curvature_report import (
-    CurvatureMeasurement,
-    EscapeMeasurement,
-    EscapeStep,
-    classify,
-    describe,
-    hw2_2_classification,
-)
-from probes.hessian import (
+from probes.curvature.hessian import (
     HessianOperator,
     LanczosResult,
     LanczosStep,
@@ -54,13 +46,25 @@ from probes.hessian import (
     is_out_of_memory,
     lanczos,
 )
+from probes.curvature.options import GOAL_DEFAULTS as GOAL_DEFAULTS  # re-exported: old imports
+from probes.curvature.options import GOALS as GOALS
+from probes.curvature.options import CurvatureOptions, parse_samples
+from probes.curvature.options import GoalDefaults as GoalDefaults
+from probes.curvature.report import (
+    CurvatureMeasurement,
+    EscapeMeasurement,
+    EscapeStep,
+    classify,
+    describe,
+    hw2_2_classification,
+)
+from probes.curvature.spectrum import per_layer as layer_extremes
+from probes.curvature.spectrum import spectral_density
 from probes.setup import tensors
-from probes.spectrum import per_layer as layer_extremes
-from probes.spectrum import spectral_density
 from probes.stability import StepRule, stability_check
 from probes.threads import limit_threads
 from probes.training import checked_loss
-from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, eigenvalue_negative, gradient_small
+from rules.judgements import eigenvalue_negative, gradient_small
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ESCAPE_STEPS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -173,62 +177,19 @@ def _call(model: nn.Module, parameters: dict[str, torch.Tensor], x: torch.Tensor
 
 # -- the measurement --------------------------------------------------------------------------------
 
-GOALS = ("decide", "accurate")
 # eval-mode batches are cut into pieces of this many samples: identical eigenvalues, 0.44-0.56x the
 # time of one whole graph on CNNs, neutral on MLPs (issue 19's measurement)
 PIECE = 256
-
-
-@dataclass(frozen=True)
-class GoalDefaults:
-    """What each goal spends: `accurate` (the explicit measurement) converges both ends to 1e-3;
-    `decide` (inside the diagnosis) stops as soon as the flowchart's question is answered."""
-
-    tolerance: float
-    max_hvp: int
-    exact_limit: int
-
-
-GOAL_DEFAULTS = {
-    "accurate": GoalDefaults(tolerance=1e-3, max_hvp=200, exact_limit=2000),
-    # the exact Hessian costs one product per parameter: only where that is under ~20 products
-    "decide": GoalDefaults(tolerance=1e-3, max_hvp=60, exact_limit=20),
-}
-
-
-def parse_samples(value: int | str | None) -> int | None:
-    """`samples` as given by a user: a positive count, or "all" (None: all too)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
-        return None
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise ProbeError(
-            f"samples must be a positive number or 'all' (got {value!r})", field="samples"
-        ) from None
-    if count <= 0:
-        raise ProbeError(f"samples must be positive (got {count})", field="samples")
-    return count
+# the notebook API measures accurately unless told otherwise (the probe decides, see probe.py)
+ACCURATE = CurvatureOptions(goal="accurate")
 
 
 def measure_curvature(
     model: nn.Module,
     loss_fn: Callable[..., torch.Tensor],
     data: Any,
+    options: CurvatureOptions | None = None,
     *,
-    samples: int | str | None = 2048,
-    mode: str = "eval",
-    gradient_threshold: float = GRADIENT_ZERO,
-    negative_threshold: float = NEGATIVE_FRACTION,
-    max_hvp: int | None = None,
-    exact_limit: int | None = None,
-    tolerance: float | None = None,
-    batch_size: int | None = None,
-    goal: str = "accurate",
-    graph: str = "auto",
-    per_layer: bool = False,
-    density: bool = False,
-    density_vectors: int = 4,
     optimizer: torch.optim.Optimizer | StepRule | None = None,
     learning_rate: float | None = None,
     escape_steps: Sequence[float] = ESCAPE_STEPS,
@@ -236,9 +197,12 @@ def measure_curvature(
     progress: ProgressCallback = no_progress,
     should_stop: StopCheck = never_stop,
     probe: str = "curvature",
+    **given: Any,
 ) -> CurvatureMeasurement:
     """Gradient norm, lambda_max, lambda_min, minimum ratio, classification, stability and escape.
 
+    `options` (default: `CurvatureOptions(goal="accurate")`), with any of its fields given as keywords
+    on top (`samples=512, per_layer=True`); see `probes.curvature.options` for each one.
     `data`: an (inputs, targets) batch, a Dataset or a DataLoader; the first `samples` pairs are used
     (None or "all": all). `mode`: "eval" or "train" (dropout and batch norm change the loss, hence H).
     The loss, gradient and products are accumulated over batches of `batch_size` (default: pieces of
@@ -250,19 +214,12 @@ def measure_curvature(
     is formed exactly; above, Lanczos spends at most `max_hvp` products. `optimizer` (or
     `learning_rate` alone, read as plain SGD) enables the stability check.
     """
-    if goal not in GOALS:
-        raise ProbeError(f"goal must be one of {', '.join(GOALS)} (got {goal!r})", field="goal")
-    defaults = GOAL_DEFAULTS[goal]
-    tolerance = defaults.tolerance if tolerance is None else tolerance
-    max_hvp = defaults.max_hvp if max_hvp is None else max_hvp
-    exact_limit = defaults.exact_limit if exact_limit is None else exact_limit
-    validate_options(mode, gradient_threshold, negative_threshold, max_hvp, exact_limit, tolerance)
-    if density_vectors < 2:
-        raise ProbeError(
-            f"density_vectors must be at least 2 (got {density_vectors})", field="density_vectors"
-        )
-    if batch_size is not None and batch_size <= 0:
-        raise ProbeError(f"batch_size must be positive (got {batch_size})", field="batch_size")
+    opts = CurvatureOptions.of(options or ACCURATE, **given).validate()
+    assert opts.max_hvp is not None and opts.exact_limit is not None and opts.tolerance is not None
+    samples, mode, goal, batch_size = opts.samples, opts.mode, opts.goal, opts.batch_size
+    max_hvp, exact_limit, tolerance = opts.max_hvp, opts.exact_limit, opts.tolerance
+    gradient_threshold, negative_threshold = opts.gradient_threshold, opts.negative_threshold
+    per_layer, density, density_vectors = opts.per_layer, opts.density, opts.density_vectors
     limit_threads()
     count_limit = parse_samples(samples)
     started = time.perf_counter()
@@ -276,9 +233,7 @@ def measure_curvature(
     progress(ProbeProgress(probe=probe, done=0, total=max(1, max_hvp), message="gradient"))
     with measuring(model, mode, device):
         pieces = [partial(piece_loss, model, loss_fn, x, y, seed + i) for i, (x, y) in enumerate(batches)]
-        operator = PiecewiseHessianOperator(
-            pieces, [len(x) for x, _ in batches], list(model.named_parameters()), graph=graph
-        )
+        operator = _operator(opts, pieces, [len(x) for x, _ in batches], model)
         seconds_gradient = time.perf_counter() - started
         gradient_norm = float(operator.gradient.double().norm())
         if not math.isfinite(operator.loss) or not math.isfinite(gradient_norm):
@@ -349,6 +304,7 @@ def measure_curvature(
         result.batch_spread = spread
         result.layers = layers
         result.density = spectral
+        result.distributed = _where(operator)
         # only at a saddle: elsewhere the gradient alone already lowers the loss
         if result.classification == "saddle_point":
             result.escape = measure_escape(
@@ -358,6 +314,31 @@ def measure_curvature(
     result.seconds = time.perf_counter() - started
     result.rules, result.warnings = describe(result, total_samples=_length(data))
     return result
+
+
+def _operator(
+    opts: CurvatureOptions, pieces: Sequence[Callable[[], torch.Tensor]], sizes: list[int], model: nn.Module
+) -> PiecewiseHessianOperator:
+    """The products' operator: this process (default), all torch.distributed ranks, or Ray actors."""
+    named = list(model.named_parameters())
+    if opts.distributed:
+        from probes.curvature.distributed import DistributedHessianOperator, init_from_environment
+
+        init_from_environment()
+        return DistributedHessianOperator(pieces, sizes, named, graph=opts.graph)  # type: ignore[return-value]
+    if opts.executor != "local":
+        from probes.curvature.ray_executor import RayHessianOperator
+
+        return RayHessianOperator(
+            pieces, sizes, named, graph=opts.graph, address=opts.executor, workers=opts.workers
+        )  # type: ignore[return-value]
+    return PiecewiseHessianOperator(pieces, sizes, named, graph=opts.graph)
+
+
+def _where(operator: Any) -> dict[str, Any] | None:
+    """Where the products ran, for the JSON: None in this process alone."""
+    describe_where = getattr(operator, "where", None)
+    return describe_where() if callable(describe_where) else None
 
 
 # a "no clearly negative eigenvalue" verdict needs at least this many products: a bulk of
@@ -411,20 +392,15 @@ def validate_options(
     exact_limit: int,
     tol: float,
 ) -> None:
-    """One-line ProbeErrors for impossible options, before anything expensive runs."""
-    if mode not in ("train", "eval"):
-        raise ProbeError(f"mode must be 'train' or 'eval' (got {mode!r})", field="mode")
-    for name, value in (
-        ("gradient_threshold", gradient_threshold),
-        ("negative_threshold", negative_threshold),
-        ("tolerance", tol),
-    ):
-        if not value > 0:
-            raise ProbeError(f"{name} must be positive (got {value})", field=name)
-    if max_hvp < 2:
-        raise ProbeError(f"max_hvp must be at least 2 (got {max_hvp})", field="max_hvp")
-    if exact_limit < 0:
-        raise ProbeError(f"exact_limit must be 0 or more (got {exact_limit})", field="exact_limit")
+    """Kept for callers of the old flat module: `CurvatureOptions(...).validate()` is the check."""
+    CurvatureOptions(
+        mode=mode,
+        gradient_threshold=gradient_threshold,
+        negative_threshold=negative_threshold,
+        max_hvp=max_hvp,
+        exact_limit=exact_limit,
+        tolerance=tol,
+    ).validate()
 
 
 def _length(data: Any) -> int | None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import torch
 
-from probes.hessian import LanczosResult, SpectrumShares
+from probes.curvature.hessian import LanczosResult, SpectrumShares
 from rules.judgements import gradient_small
 
 Classification = Literal["not_at_critical_point", "saddle_point", "local_minimum_like", "undetermined"]
@@ -98,6 +98,8 @@ class CurvatureMeasurement:
     batch_spread: dict[str, Any] | None = None
     layers: list[dict[str, Any]] | None = None  # per_layer: each layer's own Hessian block
     density: dict[str, Any] | None = None  # density: SLQ eigenvalue density, trace, negative share
+    # where the products ran when not in this process alone: torch.distributed ranks or Ray actors
+    distributed: dict[str, Any] | None = None
 
     @property
     def settled(self) -> str | None:
@@ -179,6 +181,7 @@ class CurvatureMeasurement:
             "batch_spread": self.batch_spread,
             "layers": self.layers,
             "density": self.density,
+            "distributed": self.distributed,
             "classification": self.classification,
             "hw2_2_classification": self.hw2_2_classification,
             "hessian_negative_eigenvalue": self.hessian_negative,

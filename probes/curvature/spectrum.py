@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from probes.base import ProgressCallback, StopCheck, never_stop, no_progress
-from probes.hessian import _distribution_bounds, lanczos
+from probes.curvature.hessian import _distribution_bounds, lanczos
 
 
 class BlockOperator:

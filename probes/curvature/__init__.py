@@ -8,6 +8,7 @@
 | `report` | the result types (`CurvatureMeasurement`, `EscapeMeasurement`) and the rules in words |
 | `spectrum` | `per_layer` and `spectral_density` (SLQ, Hutchinson trace) |
 | `distributed` | `DistributedHessianOperator` (torch.distributed) and the torchrun entry |
+| `ray_executor` | `RayHessianOperator`: the products on Ray actors (`--executor ray`) |
 | `probe` | `curvature_probe(ctx, ...)`: what the CLI, the service and the diagnosis run |
 
 Names are imported lazily: the CLI's parser reads `probes.curvature.options` without torch. The old

@@ -88,6 +88,11 @@ class DistributedHessianOperator:
         dist.all_gather_object(gathered, list(zip(self._mine, values, strict=True)), group=self.group)
         return [v for _, v in sorted(pair for part in gathered for pair in part)]
 
+    def per_batch_quotients(self, vector: torch.Tensor) -> list[float]:
+        """vector^T H_b vector for every batch, gathered from the ranks in batch order; one product."""
+        self.hvp_count += 1
+        return self._in_batch_order(self.local.per_batch_quotients(vector))
+
     def per_batch(self, vector: torch.Tensor) -> list[torch.Tensor]:
         """H_b @ vector for every batch b on its own, gathered from the ranks; counts as one product."""
         self.hvp_count += 1

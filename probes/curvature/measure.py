@@ -494,7 +494,7 @@ def _batch_spread(
         for key, vector in (("lambda_max", spectrum.vector_max), ("lambda_min", spectrum.vector_min)):
             u = vector.detach().to(device=operator.device, dtype=torch.float64)
             u = u / u.norm()
-            quotients = [float(u @ hv.double()) for hv in operator.per_batch(u)]
+            quotients = operator.per_batch_quotients(u)
             out[key] = _spread(quotients)
     return out
 

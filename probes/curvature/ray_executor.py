@@ -107,6 +107,9 @@ class _Shard:
     def per_batch(self, vector: torch.Tensor) -> list[torch.Tensor]:
         return [p.cpu() for p in self.op.per_batch(vector)]
 
+    def per_batch_quotients(self, vector: torch.Tensor) -> list[float]:
+        return self.op.per_batch_quotients(vector)
+
 
 class RayHessianOperator:
     """H v over the batches of several Ray actors; the interface of `PiecewiseHessianOperator` as the
@@ -192,6 +195,13 @@ class RayHessianOperator:
         ref = self._ray.put(vector.detach().to(device="cpu", dtype=self.dtype))
         parts = self._ray.get([a.per_batch.remote(ref) for a in self._actors])
         return [p.to(self.device) for p in self._in_batch_order([p for part in parts for p in part])]
+
+    def per_batch_quotients(self, vector: torch.Tensor) -> list[float]:
+        """vector^T H_b vector for every batch, in batch order; counts as one product."""
+        self.hvp_count += 1
+        ref = self._ray.put(vector.detach().cpu().double())
+        parts = self._ray.get([a.per_batch_quotients.remote(ref) for a in self._actors])
+        return self._in_batch_order([q for part in parts for q in part])
 
     def release(self) -> None:
         ray = getattr(self, "_ray", None) or _ray()

@@ -122,3 +122,37 @@ def test_an_options_object_and_keywords_give_the_same_measurement() -> None:
         b.hvp_count,
         "decide",
     )
+
+
+@pytest.mark.parametrize("graph", ["retain", "recompute"])
+def test_batch_quotients_match_each_batchs_exact_hessian(graph: str) -> None:
+    """u^T H_b u per batch without keeping one product per batch (memory: issue 18). Ground truth:
+    torch.autograd.functional.hessian of each batch's loss over the flat parameters."""
+    import torch
+    from torch.func import functional_call
+
+    from probes.curvature.hessian import PiecewiseHessianOperator
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    x = torch.randn(50, 3, dtype=torch.float64)
+    y = torch.randn(50, 1, dtype=torch.float64)
+    loss = nn.MSELoss()
+    xs, ys = x.split(20), y.split(20)  # 20, 20, 10
+    pieces = [lambda xb=xb, yb=yb: loss(model(xb), yb) for xb, yb in zip(xs, ys, strict=True)]
+    op = PiecewiseHessianOperator(pieces, [len(b) for b in xs], list(model.named_parameters()), graph=graph)
+    u = torch.randn(op.dim, dtype=torch.float64)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def batch_loss(flat: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        parts = flat.split([s.numel() for s in shapes])
+        params = {n: t.view(s) for n, t, s in zip(names, parts, shapes, strict=True)}
+        return loss(functional_call(model, params, (xb,)), yb)
+
+    expected = []
+    for xb, yb in zip(xs, ys, strict=True):
+        h = torch.autograd.functional.hessian(lambda f, xb=xb, yb=yb: batch_loss(f, xb, yb), flat0)
+        expected.append(float(u @ h @ u))
+    assert op.per_batch_quotients(u) == pytest.approx(expected, rel=1e-10)

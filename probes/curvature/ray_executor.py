@@ -56,7 +56,7 @@ def connect(address: str) -> Any:
 def _ship_user_modules(objects: Sequence[Any]) -> None:
     """Classes from the user's setup file (loaded from a path, not installed) go by value: the
     model's modules, the loss and the functions the pieces call."""
-    import cloudpickle
+    from ray import cloudpickle  # Ray's own copy: registering in the standalone package does nothing
 
     classes: set[type] = set()
     for obj in objects:

@@ -29,8 +29,8 @@ from torch import nn
 
 from probes.context import ProbeContext
 from probes.curvature import curvature_probe
-from probes.hessian import HessianOperator, lanczos
-from probes.measure import batch_loss, measuring, prepare_batches
+from probes.curvature.hessian import HessianOperator, lanczos
+from probes.curvature.measure import batch_loss, measuring, prepare_batches
 from probes.setup import Setup
 
 SAMPLES = 2048
@@ -301,8 +301,28 @@ def main() -> None:
         action="store_true",
         help="with --compare: skip the start-vector study and the probe",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="issue 18 at scale instead: ResNet-18 (11.2M) and a CNN, per product vs PyHessian in every "
+        "mode, and peak memory over the samples in batches (benchmarks/curvature_scale.py)",
+    )
+    parser.add_argument(
+        "--scale-samples",
+        default="resnet18:64:32:32,cnn:256:64:128",
+        help="per-product runs, MODEL:SAMPLES:BATCH:ONE_BATCH comma-separated (8192 samples is the issue's "
+        "size: hours per product on a shared 2-core CPU)",
+    )
+    parser.add_argument(
+        "--scale-memory",
+        default="cnn:256:128,cnn:1024:128",
+        help="whole measurements for the memory bound, MODEL:SAMPLES:BATCH comma-separated",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.scale:
+        scale(args)
+        return
     load_before = os.getloadavg()[0]
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
@@ -323,6 +343,28 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
+
+
+def scale(args: argparse.Namespace) -> None:
+    from benchmarks.curvature_scale import markdown, per_product, whole_measurement
+
+    load_before = os.getloadavg()[0]
+    products = []
+    for spec in args.scale_samples.split(","):
+        name, samples, batch, one = spec.split(":")
+        products += per_product(name, int(samples), int(batch), int(one), max(1, min(args.repeats, 2)))
+    whole = []
+    for spec in args.scale_memory.split(","):
+        name, samples, batch = spec.split(":")
+        whole.append(whole_measurement(name, int(samples), int(batch), max_hvp=2, per_layer_hvp=0))
+    print(markdown(products, whole))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.threads} thread(s); 1-minute load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}"
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"products": products, "whole": whole}, fh, indent=2)
 
 
 def report(out: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
+from probes.curvature.options import front_end_options
 
 if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
     from probes.base import ProbeOutcome
@@ -98,6 +98,23 @@ class ProbeSpec:
         return given
 
 
+def curvature_options() -> tuple[ProbeOption, ...]:
+    """The curvature probe's flags, read from its one declaration (`CurvatureOptions`)."""
+    return tuple(
+        ProbeOption(
+            f.name,
+            f.metadata["cli_type"],
+            f.default,
+            f.metadata["help"],
+            f.metadata.get("choices"),
+            f.metadata.get("words", ()),
+            f.metadata.get("explicit_default"),
+            f.metadata.get("shown_default"),
+        )
+        for f in front_end_options()
+    )
+
+
 PROBES: dict[str, ProbeSpec] = {
     spec.name: spec
     for spec in (
@@ -121,79 +138,7 @@ PROBES: dict[str, ProbeSpec] = {
             "curvature",
             "probes.curvature:curvature_probe",
             "gradient norm and the Hessian's extreme eigenvalues where training stopped",
-            options=(
-                ProbeOption(
-                    "samples",
-                    int,
-                    2048,
-                    "training samples used for the gradient and the Hessian, or 'all'",
-                    words=("all",),
-                ),
-                ProbeOption(
-                    "batch_size",
-                    int,
-                    None,
-                    "samples per batch: memory follows one batch's double-backward graph",
-                    shown_default="256 in eval mode, the setup's batch size in train mode",
-                ),
-                ProbeOption(
-                    "goal",
-                    str,
-                    "decide",
-                    "decide: stop when saddle vs minimum is settled (the diagnosis); accurate: both "
-                    "extreme eigenvalues to the tolerance",
-                    ("decide", "accurate"),
-                    explicit_default="accurate",
-                ),
-                ProbeOption(
-                    "graph",
-                    str,
-                    "auto",
-                    "keep every batch's graph (retain), rebuild one batch at a time (recompute), or "
-                    "choose by the measured graph size (auto)",
-                    ("auto", "retain", "recompute"),
-                ),
-                ProbeOption(
-                    "per_layer", bool, False, "add each layer's own lambda_max and lambda_min (layers)"
-                ),
-                ProbeOption(
-                    "density",
-                    bool,
-                    False,
-                    "add the eigenvalue density, the Hessian trace and the estimated negative share",
-                ),
-                ProbeOption("mode", str, "eval", "model mode for the measurement", ("train", "eval")),
-                ProbeOption(
-                    "gradient_threshold", float, GRADIENT_ZERO, "gradient norm below this counts as zero"
-                ),
-                ProbeOption(
-                    "negative_threshold",
-                    float,
-                    NEGATIVE_FRACTION,
-                    "lambda_min below -this*|lambda_max| is clearly negative",
-                ),
-                ProbeOption(
-                    "max_hvp",
-                    int,
-                    None,
-                    "Hessian-vector products Lanczos may spend",
-                    shown_default="200 (accurate), 60 (decide)",
-                ),
-                ProbeOption(
-                    "exact_limit",
-                    int,
-                    None,
-                    "use the exact Hessian up to this many parameters",
-                    shown_default="2000 (accurate), 20 (decide)",
-                ),
-                ProbeOption(
-                    "tolerance",
-                    float,
-                    None,
-                    "Lanczos relative tolerance on its error estimate",
-                    shown_default="1e-3",
-                ),
-            ),
+            options=curvature_options(),
         ),
         ProbeSpec(
             "learning_rate",

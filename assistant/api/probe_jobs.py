@@ -25,6 +25,7 @@ from assistant.models import AnswerSource
 from assistant.service_models import FINISHED, ProbeJob, ProbeJobCreate, ProbeJobEvent
 from assistant.store import Store
 from probes.base import ProbeProgress
+from probes.curvature.options import service_bounds as curvature_bounds
 from probes.registry import PROBES
 from traindoc.errors import INTERNAL_ERROR, ProbeCancelled, TraindocError
 
@@ -354,12 +355,8 @@ def _check_options(probe: str, options: dict[str, Any]) -> dict[str, Any]:
 # be finite. An option missing here is still type-checked and, if a number, required to be finite.
 OPTION_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("depth", "seeds"): (1, 8),
-    ("curvature", "samples"): (1, 65_536),
-    ("curvature", "gradient_threshold"): (1e-12, 1e3),
-    ("curvature", "negative_threshold"): (1e-12, 1.0),
-    ("curvature", "max_hvp"): (1, 1000),
-    ("curvature", "exact_limit"): (0, 5000),
-    ("curvature", "tolerance"): (1e-12, 0.5),
+    # the curvature probe's bounds live with its options (probes/curvature/options.py)
+    **{("curvature", name): bounds for name, bounds in curvature_bounds().items()},
 }
 DEPTH_BOUNDS = (1, 64)  # each depth of a ladder
 MAX_DEPTHS = 12  # depths in a ladder

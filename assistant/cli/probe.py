@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from assistant.cli.common import configure_threads
@@ -42,11 +43,19 @@ def run(args: argparse.Namespace) -> int:
         from probes.setup import load_checked
 
         setup = load_checked(args.setup)
-    progress = TerminalProgress(enabled={"auto": None, "always": True, "never": False}[args.progress])
+    options = args.probe_options(args)
+    # under torchrun (--distributed) only rank 0 shows progress and prints the result
+    quiet = bool(options.get("distributed")) and os.environ.get("RANK", "0") != "0"
+    shown = {"auto": None, "always": True, "never": False}[args.progress]
+    progress = TerminalProgress(enabled=False if quiet else shown)
     try:
-        outcome = run_probe(args.probe, ProbeContext(setup, progress=progress), **args.probe_options(args))
+        outcome = run_probe(args.probe, ProbeContext(setup, progress=progress), **options)
     finally:
         progress.close()
+        if options.get("distributed"):
+            _leave_process_group()
+    if quiet:
+        return 0
     if args.json:
         from probes.results import outcome_json
 
@@ -63,3 +72,10 @@ def run(args: argparse.Namespace) -> int:
         for w in outcome.warnings:
             sys.stdout.write(f"  warning: {w}\n")
     return 0
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

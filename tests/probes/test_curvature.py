@@ -238,12 +238,12 @@ def test_layer_without_second_derivative_is_a_probe_error() -> None:
 
 
 def test_registry_options_match_the_function_defaults() -> None:
-    import inspect
+    # one declaration (issue 13): the probe's defaults are CurvatureOptions' (test_curvature_options.py)
+    from probes.curvature.options import CurvatureOptions
 
-    spec = PROBES["curvature"]
-    params = inspect.signature(curvature_probe).parameters
-    for option in spec.options:
-        assert params[option.name].default == option.default, option.name
+    defaults = CurvatureOptions()
+    for option in PROBES["curvature"].options:
+        assert getattr(defaults, option.name) == option.default, option.name
 
 
 def test_probe_on_a_trained_setup() -> None:

@@ -10,81 +10,43 @@ appears, with its numbers, in the outcome's rules.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
-from probes.base import AnswerValue, ProbeError, ProbeOutcome
+from probes.base import AnswerValue, ProbeOutcome
 from probes.context import ProbeContext
-from probes.hessian import GRAPH_MODES
-from probes.measure import (
-    GOAL_DEFAULTS,
-    GOALS,
-    CurvatureMeasurement,
-    measure_curvature,
-    parse_samples,
-    validate_options,
-)
+from probes.curvature.measure import CurvatureMeasurement, measure_curvature
+from probes.curvature.options import CurvatureOptions
 from probes.setup import Setup
 from probes.stability import StepRule
 from probes.training import TrainedModel
-from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, gradient_small
+from rules.judgements import gradient_small
 
 
-def curvature_probe(
-    ctx: ProbeContext,
-    *,
-    samples: int | str = 2048,
-    mode: str = "eval",
-    gradient_threshold: float = GRADIENT_ZERO,
-    negative_threshold: float = NEGATIVE_FRACTION,
-    max_hvp: int | None = None,
-    exact_limit: int | None = None,
-    tolerance: float | None = None,
-    batch_size: int | None = None,
-    goal: str = "decide",
-    graph: str = "auto",
-    per_layer: bool = False,
-    density: bool = False,
-) -> ProbeOutcome:
+def curvature_probe(ctx: ProbeContext, options: CurvatureOptions | None = None, **given: Any) -> ProbeOutcome:
     """The probe as the diagnosis runs it: `goal="decide"` by default (stop when the flowchart's
-    question is settled); `traindoc probe curvature` passes `goal="accurate"` (registry)."""
+    question is settled); `traindoc probe curvature` passes `goal="accurate"` (the option's
+    `explicit_default`). `given`: any `CurvatureOptions` field by name, on top of `options`."""
     started = time.perf_counter()
-    # measure_curvature checks these too; checking first means a bad option costs no training run
-    if goal not in GOALS:
-        raise ProbeError(f"goal must be one of {', '.join(GOALS)} (got {goal!r})", field="goal")
-    defaults = GOAL_DEFAULTS[goal]
-    validate_options(
-        mode,
-        gradient_threshold,
-        negative_threshold,
-        defaults.max_hvp if max_hvp is None else max_hvp,
-        defaults.exact_limit if exact_limit is None else exact_limit,
-        defaults.tolerance if tolerance is None else tolerance,
-    )
-    parse_samples(samples)
-    if batch_size is not None and batch_size <= 0:
-        raise ProbeError(f"batch_size must be positive (got {batch_size})", field="batch_size")
-    if graph not in GRAPH_MODES:
-        raise ProbeError(f"graph must be one of {', '.join(GRAPH_MODES)} (got {graph!r})", field="graph")
+    # checked before training: a bad option costs no training run
+    opts = CurvatureOptions.of(options, **given)
+    opts.validate()
+    if opts.distributed:  # joined before training: a launch without torchrun fails at once
+        from probes.curvature.distributed import broadcast_model, init_from_environment
+
+        init_from_environment()
     trained = ctx.trained()  # trains once per context; every probe shares it
     setup = ctx.setup
+    if opts.distributed:  # every rank trained the recipe; all measure rank 0's model
+        broadcast_model(trained.model)
     m = measure_curvature(
         trained.model,
         setup.loss,
         setup.train,
-        samples=samples,
-        mode=mode,
-        gradient_threshold=gradient_threshold,
-        negative_threshold=negative_threshold,
-        max_hvp=max_hvp,
-        exact_limit=exact_limit,
-        tolerance=tolerance,
+        opts,
         # in train mode batch norm normalizes per batch: measure on batches of the size it trained with
-        batch_size=batch_size or (setup.batch_size if mode == "train" else None),
-        goal=goal,
-        graph=graph,
-        per_layer=per_layer,
-        density=density,
+        batch_size=opts.batch_size or (setup.batch_size if opts.mode == "train" else None),
         optimizer=step_rule(setup, trained),
         seed=setup.seed,
         progress=ctx.progress,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from probes.base import ProbeError
 from probes.history._builder import SeriesBuilder, TooManyPoints
@@ -21,7 +21,7 @@ from probes.history._files import (
     sniff,
     whole_read_limit,
 )
-from probes.history._jsonfmt import parse_json, read_json_lines, read_json_value
+from probes.history._jsonfmt import parse_json, read_json_lines, read_json_records, read_json_value
 from probes.history._mlflow import PAGE_SIZE, is_mlflow_spec, read_mlflow
 from probes.history._models import History
 from probes.history._sidecar import config_beside
@@ -68,6 +68,12 @@ def load_history(
     except OSError as exc:
         raise ProbeError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     return _finish(history)
+
+
+def load_records(records: list[dict[str, Any]], source: str) -> History:
+    """What `load_history` reads back from a JSON-lines file of these records (one dict per line), without
+    writing and parsing the text: a watched run diagnoses its own history.jsonl from memory."""
+    return _finish(read_json_records(records, source))
 
 
 def read_file(path: Path, limit: int) -> History:

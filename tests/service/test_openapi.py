@@ -40,7 +40,8 @@ def test_bearer_scheme_and_security_on_every_operation(server: ServerProcess) ->
         "description": spec["components"]["securitySchemes"]["bearer"]["description"],
     }
     operations = [(p, m, op) for p, item in spec["paths"].items() for m, op in item.items()]
-    assert len(operations) == 19  # 18 + POST /sessions/{id}/outcomes (watched runs, issue 16)
+    # 18 + POST /sessions/{id}/outcomes + POST, GET /sessions/{id}/points (watched runs, issue 16)
+    assert len(operations) == 21
     for path, method, op in operations:
         if path == "/health":  # open: readiness checks need no secret (assistant/api/security.py)
             assert op["security"] == [], (path, method)

@@ -14,6 +14,8 @@ from assistant.models import Answer, AnswerInput, WithdrawInput
 from assistant.service_models import ProbeJob
 from assistant.store import MIGRATIONS, SessionRecord, Store, StoreError
 
+NEXT = max(MIGRATIONS) + 1  # a migration the tests add after the real ones
+
 
 def record(sid: str = "s1") -> SessionRecord:
     now = datetime.now(UTC)
@@ -23,9 +25,9 @@ def record(sid: str = "s1") -> SessionRecord:
 def test_a_new_database_is_created_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "deep" / "sessions.db").open()
     try:
-        assert store.version == max(MIGRATIONS) == 1
+        assert store.version == max(MIGRATIONS) == 2
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
     finally:
@@ -101,11 +103,11 @@ def test_a_migration_upgrades_an_old_database_and_keeps_its_data(tmp_path: Path)
     def v2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
 
-    store = Store(path, migrations={**MIGRATIONS, 2: v2}).open()
-    assert store.version == 2 and store.load_session("old") is not None
+    store = Store(path, migrations={**MIGRATIONS, NEXT: v2}).open()
+    assert store.version == NEXT and store.load_session("old") is not None
     store.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == NEXT
     assert conn.execute("SELECT title FROM sessions").fetchall() == [("",)]
     conn.close()
 
@@ -119,9 +121,9 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
         raise RuntimeError("half-way")
 
     with pytest.raises(RuntimeError, match="half-way"):
-        Store(path, migrations={**MIGRATIONS, 2: broken}).open()
+        Store(path, migrations={**MIGRATIONS, NEXT: broken}).open()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == NEXT - 1
     columns = [r[1] for r in conn.execute("PRAGMA table_info(sessions)")]
     assert "x" not in columns
     conn.close()

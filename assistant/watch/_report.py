@@ -23,7 +23,7 @@ from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
 from probes.history import history_outcome, outcome_of
-from probes.history._load import load_records
+from probes.history._load import load_curves
 from probes.live import Sharpness
 from rules.judgements import gradient_small
 
@@ -66,16 +66,25 @@ class WatchReport(BaseModel):
 # -- the diagnosis ----------------------------------------------------------------------------------
 
 
-def write_history(run: Run, path: Path) -> list[dict[str, Any]]:
+def write_history(run: Run, path: Path) -> list[tuple[str, list[float], list[float]]]:
     """One JSON record per step, all curves of that step together (NaN/inf written as null); returns
-    the records, which the diagnosis reads as `traindoc history` would read the file back."""
-    rows: dict[float, dict[str, Any]] = {}
-    for name, steps, values in run.live.curve_points():
+    the curves written, which the diagnosis reads as `traindoc history` reads the file back
+    (`load_curves`). Each line is what json.dumps gives for the record (floats by repr, keys escaped
+    once per curve), without its per-record cost."""
+    curves = run.live.curve_points()
+    rows: dict[float, dict[str, str]] = {}
+    for name, steps, values in curves:
+        key = json.dumps(name)
         for step, value in zip(steps, values, strict=True):
-            rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
-    records = [rows[step] for step in sorted(rows)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return records
+            row = rows.get(step)
+            if row is None:
+                row = rows[step] = {'"step"': repr(float(step))}
+            row[key] = repr(value) if math.isfinite(value) else "null"
+    text = "".join(
+        "{" + ", ".join(f"{k}: {v}" for k, v in rows[step].items()) + "}\n" for step in sorted(rows)
+    )
+    path.write_text(text, encoding="utf-8")
+    return curves
 
 
 def _yes_no(value: bool | None) -> AnswerValue:
@@ -159,12 +168,12 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
 
 
 def diagnose(
-    run: Run, history_file: Path, records: list[dict[str, Any]] | None = None
+    run: Run, history_file: Path, curves: list[tuple[str, list[float], list[float]]] | None = None
 ) -> tuple[list[ProbeOutcome], Session]:
-    """The history's answers are those of `traindoc history history.jsonl`: from the records written
-    there (same reader, `load_records`) rather than by parsing the file again (tests/watch check both
+    """The history's answers are those of `traindoc history history.jsonl`: from the curves written
+    there (`load_curves`, the reader's own builder) rather than by parsing the file again (tests/watch check both
     agree), then the run's own curvature."""
-    if records is None:
+    if curves is None:
         history = history_outcome(
             str(history_file),
             classes=run.options.classes,
@@ -172,7 +181,7 @@ def diagnose(
             patience=run.options.patience,
         )
     else:
-        history = outcome_of(load_records(records, str(history_file)), run.options)
+        history = outcome_of(load_curves(curves, str(history_file)), run.options)
     outcomes = [history]
     curvature = curvature_outcome(run)
     if curvature is not None:
@@ -234,8 +243,8 @@ def finish_run(run: Run) -> WatchReport:
     out = run.output_dir
     out.mkdir(parents=True, exist_ok=True)
     history_file = out / "history.jsonl"
-    records = write_history(run, history_file)
-    outcomes, session = diagnose(run, history_file, records)
+    curves = write_history(run, history_file)
+    outcomes, session = diagnose(run, history_file, curves)
     notes = list(session.notes)
     session_id = None
     if run.store:

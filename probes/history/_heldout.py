@@ -44,6 +44,19 @@ def _early_stopping(
     return out
 
 
+def _window_median(ts: Array, tv: Array, lo: float, hi: float) -> float | None:
+    """`window_median`, the same number, without np.median's fixed cost (~50 us a call, one call per
+    evaluation, half of a whole analysis): a window between two evaluations holds a few dozen points,
+    sorted in Python; the median of an even count is (a + b) / 2 either way."""
+    a = int(np.searchsorted(ts, lo, side="right"))
+    b = int(np.searchsorted(ts, hi, side="right"))
+    window = sorted(v for v in tv[a:b].tolist() if math.isfinite(v))
+    n = len(window)
+    if not n:
+        return window_median(ts, tv, lo, hi)  # the last point at or before hi
+    return window[n // 2] if n % 2 else (window[n // 2 - 1] + window[n // 2]) / 2
+
+
 class TrainLevels:
     """Training levels already computed for a history that only grows (a run being watched): a
     window (lo, hi] that ends before the last training point can no longer change as points are
@@ -76,10 +89,10 @@ def _train_levels(train: Series | None, steps: Array, cache: TrainLevels | None 
     for i, step in enumerate(steps):
         lo, hi = float(steps[i - 1] if i > 0 else step - max(0.1 * span, 1e-9)), float(step)
         if cache is None:
-            levels.append(window_median(ts, tv, lo, hi))
+            levels.append(_window_median(ts, tv, lo, hi))
             continue
         if (lo, hi) not in cache.medians:
-            level = window_median(ts, tv, lo, hi)
+            level = _window_median(ts, tv, lo, hi)
             if hi >= ts[-1]:  # the window may still gain points: not kept
                 levels.append(level)
                 continue

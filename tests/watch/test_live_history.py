@@ -3,6 +3,7 @@ known by construction; the full analysis runs a logarithmic number of times."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -139,18 +140,48 @@ def test_the_diagnosis_from_memory_is_the_one_traindoc_history_reads_from_the_fi
     (what `traindoc history` runs) must give the same analysis and answers, NaN/inf included."""
     from assistant.watch._report import write_history
     from probes.history import history_outcome, outcome_of
-    from probes.history._load import load_records
+    from probes.history._load import load_curves
 
     class Holder:
         live = LiveHistory("t")
 
     for name, step, value, role, split in _growing_run(seed + 100):
         Holder.live.add(name, value, step, role=role, split=split)
+        if step in (1, 2, 40) and name == "loss":  # a curve whose first value is NaN, seen later
+            Holder.live.add("test_loss", math.nan if step == 1 else 1.0 + step, step, split="test")
+        if step == 50 and name == "loss":  # logged twice at one step: the record keeps the last
+            Holder.live.add("val_loss", 9.0, step, split="val")
+            Holder.live.add("val_loss", 0.7, step, split="val")
     path = tmp_path / "history.jsonl"
-    records = write_history(Holder, path)  # type: ignore[arg-type]
+    curves = write_history(Holder, path)  # type: ignore[arg-type]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows: dict[float, dict] = {}
+    for name, steps, values in curves:  # the file is json.dumps of one record per step, byte for byte
+        for step, value in zip(steps, values, strict=True):
+            rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
+    assert lines == [json.dumps(rows[step]) for step in sorted(rows)]
     options = HistoryOptions(classes=10)
-    memory = outcome_of(load_records(records, str(path)), options)
+    memory = outcome_of(load_curves(curves, str(path)), options)
     disk = history_outcome(str(path), classes=10)
     assert memory.answers == disk.answers
     assert memory.data["analysis"] == disk.data["analysis"]
     assert memory.data["series"] == disk.data["series"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_held_out_windows_median_is_numpys(seed: int) -> None:
+    """The held-out check's window median (sorted in Python) against np.median through
+    `window_median`, the function it replaces there: the same float, bit for bit, on windows of even
+    and odd size, with NaN/inf inside, and empty (the last point before)."""
+    from probes.history._curves import window_median
+    from probes.history._heldout import _window_median
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    ts = np.sort(rng.choice(np.arange(1, 5 * n), size=n, replace=False)).astype(np.float64)
+    tv = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3, n)
+    tv[rng.random(n) < 0.05] = np.nan
+    tv[rng.random(n) < 0.02] = np.inf
+    for _ in range(200):
+        lo, hi = np.sort(rng.uniform(0, 5 * n + 5, 2))
+        assert _window_median(ts, tv, float(lo), float(hi)) == window_median(ts, tv, float(lo), float(hi))

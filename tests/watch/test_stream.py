@@ -85,6 +85,13 @@ def test_points_arrive_while_the_run_trains(tmp_path, server) -> None:
     got = [(p["step"], p["value"]) for p in body["points"] if p["name"] == "loss"]
     assert got == [(float(i + 1), pytest.approx(v, rel=1e-6)) for i, v in enumerate(losses)]
     assert {p["name"] for p in body["points"]} == {"loss", "learning_rate", "grad_norm", "val_loss"}
+    # bad input is a 4xx naming the field; the points go with their session
+    with server.client() as http:
+        bad = http.post(f"/sessions/{report.server_session_id}/points", json={"points": [{"name": "loss"}]})
+        assert bad.status_code == 422 and "step" in bad.text
+        assert http.get("/sessions/no-such-session/points").status_code == 404
+        assert http.delete(f"/sessions/{report.server_session_id}").status_code == 204
+        assert http.get(f"/sessions/{report.server_session_id}/points").status_code == 404
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from assistant.errors import InputError, ServiceUnavailable, TraindocError
 from assistant.models import Report
 from assistant.service_models import (
     HistoryPublic,
+    PointsPage,
     ProbeJob,
     ProbeJobEvent,
     SessionCurves,
@@ -180,6 +181,27 @@ class TraindocClient:
         """Record an outcome measured here (a watched run) on the server's session."""
         body = {"outcome": outcome.model_dump(mode="json"), "source": source, "notes": notes or []}
         return self._session("POST", f"/sessions/{_seg(session_id)}/outcomes", json=body)
+
+    def append_points(
+        self,
+        session_id: str,
+        points: list[tuple[str, float, float | None]],
+        alerts: list[str] | None = None,
+    ) -> int:
+        """Store a watched run's curve points (name, step, value; None for NaN/inf) on the session;
+        returns how many it holds."""
+        body = {
+            "points": [{"name": n, "step": s, "value": v} for n, s, v in points],
+            "alerts": alerts or [],
+        }
+        response = self._request("POST", f"/sessions/{_seg(session_id)}/points", json=body)
+        return PointsPage.model_validate_json(response.content).total
+
+    def points(self, session_id: str, *, after: int = 0, limit: int = 10_000) -> PointsPage:
+        """The session's curve points from position `after` on (poll with `after=page.next`)."""
+        params = {"after": after, "limit": limit}
+        response = self._request("GET", f"/sessions/{_seg(session_id)}/points", params=params)
+        return PointsPage.model_validate_json(response.content)
 
     # -- probe jobs ---------------------------------------------------------------------------------
 

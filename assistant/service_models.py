@@ -104,6 +104,33 @@ class OutcomeApply(_Request):
     notes: list[str] = Field(default_factory=list, max_length=50)
 
 
+class CurvePoint(BaseModel):
+    """One logged point of a watched run: a loss, learning rate or gradient norm at a step."""
+
+    name: str = Field(
+        min_length=1, max_length=200, description="the curve: loss, val_loss, learning_rate, ..."
+    )
+    step: float = Field(allow_inf_nan=False)
+    value: float | None = Field(None, description="null: a NaN or infinite value (divergence)")
+
+
+class PointsAppend(_Request):
+    """A batch of curve points streamed while a run trains (`assistant.watch`, `server=`), and the
+    alerts raised since the last batch (kept as session notes)."""
+
+    points: list[CurvePoint] = Field(default_factory=list, max_length=20_000)
+    alerts: list[str] = Field(default_factory=list, max_length=50)
+
+
+class PointsPage(BaseModel):
+    """Points of a session from `after` on, in arrival order; `next` is the `after` of the next page."""
+
+    session_id: str
+    total: int
+    next: int
+    points: list[CurvePoint]
+
+
 # -- probe jobs ---------------------------------------------------------------------------------------
 
 

@@ -152,8 +152,26 @@ def _curves(conn: sqlite3.Connection) -> None:
     )
 
 
+def _points(conn: sqlite3.Connection) -> None:
+    # curve points streamed by a watched training run while it trains (issue 16): value NULL is a
+    # NaN or infinite loss (the evidence of divergence, kept as a point)
+    _script(
+        conn,
+        """
+        CREATE TABLE curve_points (
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            step REAL NOT NULL,
+            value REAL,
+            PRIMARY KEY (session_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
 # version n -> the function that upgrades a version n-1 database to n
-MIGRATIONS: dict[int, Migration] = {1: _v1, 2: _v2, 3: _curves}
+MIGRATIONS: dict[int, Migration] = {1: _v1, 2: _v2, 3: _curves, 4: _points}
 
 
 def now() -> datetime:
@@ -451,6 +469,19 @@ class Store:
                 log.error("session %r in %s cannot be listed: %s", r[0], self.path, exc)
         return out
 
+    def count_points(self, session_id: str) -> int:
+        return self._read("SELECT count(*) FROM curve_points WHERE session_id = ?", (session_id,))[0][0]
+
+    def load_points(
+        self, session_id: str, after: int = 0, limit: int = 10_000
+    ) -> list[tuple[int, str, float, float | None]]:
+        """(seq, name, step, value) with seq >= after, in the order they arrived."""
+        return self._read(
+            "SELECT seq, name, step, value FROM curve_points WHERE session_id = ? AND seq >= ? "
+            "ORDER BY seq LIMIT ?",
+            (session_id, after, limit),
+        )
+
     def count_inputs(self, session_id: str) -> int:
         return self._read("SELECT count(*) FROM inputs WHERE session_id = ?", (session_id,))[0][0]
 
@@ -541,6 +572,17 @@ def append_inputs(session_id: str, first_seq: int, inputs: Sequence[SessionInput
 def delete_input(session_id: str, seq: int) -> Op:
     def op(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM inputs WHERE session_id = ? AND seq = ?", (session_id, seq))
+
+    return op
+
+
+def append_points(session_id: str, first_seq: int, points: Sequence[tuple[str, float, float | None]]) -> Op:
+    rows = [(session_id, first_seq + i, name, step, value) for i, (name, step, value) in enumerate(points)]
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO curve_points (session_id, seq, name, step, value) VALUES (?, ?, ?, ?, ?)", rows
+        )
 
     return op
 

@@ -13,7 +13,7 @@ from assistant.api import errors, openapi
 from assistant.api.histories import HistoryReader
 from assistant.api.hot_path import HotPath
 from assistant.api.probe_jobs import JobService
-from assistant.api.routes import answers, catalog, health, jobs, sessions
+from assistant.api.routes import answers, catalog, health, jobs, points, sessions
 from assistant.api.security import Guard
 from assistant.api.service import SessionService
 from assistant.api.settings import Settings, host_names
@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     # routes are matched in order, one regular expression each: the answer path's first (answers,
     # then sessions) roughly halves the matching work per request (benchmarks/bench_app_cpu.py)
-    for module in (answers, sessions, jobs, catalog, health):
+    for module in (answers, sessions, jobs, points, catalog, health):
         app.include_router(module.router)
     openapi.install(app, token_required=settings.token is not None)  # the bearer scheme, the event stream
     return app

@@ -30,6 +30,7 @@ from assistant.store import SessionRecord, Store
 from probes.base import ProbeOutcome
 
 MAX_ID_LENGTH = 64
+MAX_POINTS = 1_000_000  # curve points per session (~60 MB): a 100k-step run logging 5 curves, twice over
 
 
 @dataclass
@@ -38,6 +39,7 @@ class LiveSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     report: Report | None = None  # derived from record; dropped whenever record changes
     deleted: bool = False
+    points: int | None = None  # curve points stored (read once, then counted here)
 
 
 def new_id() -> str:
@@ -224,6 +226,35 @@ class SessionService:
                 apply_outcome(session, outcome, source)
             session.notes.extend(n for n in notes if n not in session.notes)
             return await self._commit(live, session, extra)
+
+    async def add_points(
+        self, session_id: str, points: Sequence[tuple[str, float, float | None]], alerts: Sequence[str] = ()
+    ) -> int:
+        """Store a watched run's curve points (and its alerts as notes); returns the points stored."""
+        async with self.locked(session_id) as live:
+            if live.points is None:
+                live.points = self.store.count_points(session_id)
+            if live.points + len(points) > MAX_POINTS:
+                raise ConflictError(
+                    f"session {session_id} holds {live.points} curve points, the most is {MAX_POINTS}; "
+                    "log less often or start a new session"
+                )
+            extra = [ops.append_points(session_id, live.points, points)] if points else []
+            if alerts:
+                session = self.session(live)
+                session.notes.extend(a for a in alerts if a not in session.notes)
+                await self._commit(live, session, extra)
+            elif extra:
+                await self._submit(extra)
+            live.points += len(points)
+            return live.points
+
+    def points(
+        self, session_id: str, after: int, limit: int
+    ) -> tuple[int, list[tuple[int, str, float, float | None]]]:
+        """(total, rows from `after` on); 404 for an unknown session."""
+        self.get(session_id)
+        return self.store.count_points(session_id), self.store.load_points(session_id, after, limit)
 
     # -- plumbing -----------------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
-from probes.history import history_outcome
+from probes.history import history_outcome, outcome_of
+from probes.history._load import load_curves
 from probes.live import Sharpness
 from rules.judgements import gradient_small
 
@@ -50,6 +51,10 @@ class WatchReport(BaseModel):
     report: Report = Field(description="the session's report: findings and open questions")
     session_id: str | None = Field(None, description="in the local store: `traindoc --resume` opens it")
     server_session_id: str | None = None
+    stream: dict[str, Any] | None = Field(
+        None,
+        description="with server=: points_sent / points_dropped while training, requests, failures, error",
+    )
     notes: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
 
@@ -61,13 +66,25 @@ class WatchReport(BaseModel):
 # -- the diagnosis ----------------------------------------------------------------------------------
 
 
-def write_history(run: Run, path: Path) -> None:
-    """One JSON record per step, all curves of that step together (NaN/inf written as null)."""
-    rows: dict[float, dict[str, Any]] = {}
-    for name, steps, values in run.live.curve_points():
+def write_history(run: Run, path: Path) -> list[tuple[str, list[float], list[float]]]:
+    """One JSON record per step, all curves of that step together (NaN/inf written as null); returns
+    the curves written, which the diagnosis reads as `traindoc history` reads the file back
+    (`load_curves`). Each line is what json.dumps gives for the record (floats by repr, keys escaped
+    once per curve), without its per-record cost."""
+    curves = run.live.curve_points()
+    rows: dict[float, dict[str, str]] = {}
+    for name, steps, values in curves:
+        key = json.dumps(name)
         for step, value in zip(steps, values, strict=True):
-            rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
-    path.write_text("".join(json.dumps(rows[step]) + "\n" for step in sorted(rows)), encoding="utf-8")
+            row = rows.get(step)
+            if row is None:
+                row = rows[step] = {'"step"': repr(float(step))}
+            row[key] = repr(value) if math.isfinite(value) else "null"
+    text = "".join(
+        "{" + ", ".join(f"{k}: {v}" for k, v in rows[step].items()) + "}\n" for step in sorted(rows)
+    )
+    path.write_text(text, encoding="utf-8")
+    return curves
 
 
 def _yes_no(value: bool | None) -> AnswerValue:
@@ -150,13 +167,21 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
     )
 
 
-def diagnose(run: Run, history_file: Path) -> tuple[list[ProbeOutcome], Session]:
-    history = history_outcome(
-        str(history_file),
-        classes=run.options.classes,
-        baseline=run.options.baseline,
-        patience=run.options.patience,
-    )
+def diagnose(
+    run: Run, history_file: Path, curves: list[tuple[str, list[float], list[float]]] | None = None
+) -> tuple[list[ProbeOutcome], Session]:
+    """The history's answers are those of `traindoc history history.jsonl`: from the curves written
+    there (`load_curves`, the reader's own builder) rather than by parsing the file again (tests/watch check both
+    agree), then the run's own curvature."""
+    if curves is None:
+        history = history_outcome(
+            str(history_file),
+            classes=run.options.classes,
+            baseline=run.options.baseline,
+            patience=run.options.patience,
+        )
+    else:
+        history = outcome_of(load_curves(curves, str(history_file)), run.options)
     outcomes = [history]
     curvature = curvature_outcome(run)
     if curvature is not None:
@@ -203,7 +228,8 @@ def upload(run: Run, outcomes: list[ProbeOutcome], notes: list[str]) -> str:
     from assistant.client import TraindocClient, default_token
 
     with TraindocClient(run.server or "", token=run.token or default_token()) as client:
-        session = client.create_session()
+        streamed = run.streamer.session_id if run.streamer is not None else None
+        session = client.get_session(streamed) if streamed else client.create_session()
         sources = ["history"] + ["probe"] * (len(outcomes) - 1)
         for outcome, source in zip(outcomes, sources, strict=True):
             session = client.apply_outcome(session.id, outcome, source=source, notes=notes)
@@ -217,8 +243,8 @@ def finish_run(run: Run) -> WatchReport:
     out = run.output_dir
     out.mkdir(parents=True, exist_ok=True)
     history_file = out / "history.jsonl"
-    write_history(run, history_file)
-    outcomes, session = diagnose(run, history_file)
+    curves = write_history(run, history_file)
+    outcomes, session = diagnose(run, history_file, curves)
     notes = list(session.notes)
     session_id = None
     if run.store:
@@ -261,6 +287,7 @@ def finish_run(run: Run) -> WatchReport:
         report=report,
         session_id=session_id,
         server_session_id=server_id,
+        stream=run.streamer.summary() if run.streamer is not None else None,
         notes=notes,
         files=files,
     )

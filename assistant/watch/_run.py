@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from assistant.watch._stream import Streamer
 from probes.base import ProbeError
 from probes.history import HistoryOptions
 from probes.live import (
@@ -77,6 +78,8 @@ class Run:
         db_path: str | Path | None = None,
         server: str | None = None,
         token: str | None = None,
+        stream: bool = True,
+        stream_every: float = 2.0,
     ) -> None:
         if curvature_every is not None and curvature_every < 1:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
@@ -109,6 +112,10 @@ class Run:
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
+        # with a server: the points go there while the run trains (a background thread, _stream)
+        self.streamer: Streamer | None = None
+        if server and stream:
+            self.streamer = Streamer(server, token, emit, interval=stream_every)
 
     def hold(self, batch: Any) -> None:
         """Keep `batch` (the caller passes a copy) as the held batch, if none is held yet."""
@@ -143,12 +150,20 @@ class Run:
         self.last_step = step
         if learning_rate is None and self.optimizer is not None:
             learning_rate = float(self.optimizer.param_groups[0]["lr"])
+        streamer = self.streamer
         if learning_rate is not None:
             self.live.add("learning_rate", learning_rate, step, role="learning_rate", epoch=epoch)
+            if streamer is not None:
+                streamer.point("learning_rate", step, learning_rate)
         if grad_norm is not None:
-            self.live.add("grad_norm", _number(grad_norm), step, role="grad_norm", epoch=epoch)
+            norm = _number(grad_norm)
+            self.live.add("grad_norm", norm, step, role="grad_norm", epoch=epoch)
+            if streamer is not None:
+                streamer.point("grad_norm", step, norm)
         value = _number(loss)
         self.live.add("loss", value, step, epoch=epoch)
+        if streamer is not None:
+            streamer.point("loss", step, value)
         new = self._publish()
         if measure and math.isfinite(value):
             new += self._maybe_measure(step)
@@ -166,13 +181,19 @@ class Run:
     ) -> list[Alert]:
         """Record a held-out loss (validation by default); returns new alerts."""
         t0 = time.perf_counter()
-        self.live.add(name, _number(loss), step, split=split, epoch=epoch)
+        value = _number(loss)
+        self.live.add(name, value, step, split=split, epoch=epoch)
+        if self.streamer is not None:
+            self.streamer.point(name, step, value)
         new = self._publish()
         self.own_seconds += time.perf_counter() - t0
         return new
 
     def metric(self, step: float, name: str, value: float, *, split: str = "val") -> None:
-        self.live.add(name, _number(value), step, role="metric", split=split)
+        number = _number(value)
+        self.live.add(name, number, step, role="metric", split=split)
+        if self.streamer is not None:
+            self.streamer.point(name, step, number)
 
     # -- curvature ----------------------------------------------------------------------------------
 
@@ -293,6 +314,8 @@ class Run:
         for alert in alerts:
             self.alerts.append(alert)
             self.emit(level, f"traindoc: {alert.message}")
+            if self.streamer is not None:
+                self.streamer.alert(alert.message)
         return alerts
 
     # -- the end ------------------------------------------------------------------------------------
@@ -315,6 +338,8 @@ class Run:
         ):
             self._end_point()
             self._final_sharpness()
+        if self.streamer is not None:
+            self.streamer.close()  # the last points, before the outcomes go to the same session
         self.own_seconds += time.perf_counter() - t0
         return finish_run(self)
 

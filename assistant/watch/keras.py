@@ -6,7 +6,9 @@ equal size, approximate for an epoch's last, smaller batch. Held-out losses come
 logs (`val_loss`). Curvature needs `held_batch=(x, y)` (Keras does not hand the data to callbacks);
 its loss is the compiled loss plus the model's regularization losses, on `model(x, training=False)`.
 The stability threshold is the SGD one (learning rate, momentum, Nesterov) for `keras.optimizers.SGD`;
-for other Keras optimizers lambda_max is reported without a threshold. Messages are printed with
+for Adam / AdamW the preconditioned one, from the optimizer's own moment variables (`adam_scaling`),
+and for RMSprop the same with beta1 = 0 and its heavy-ball momentum; for other Keras optimizers
+lambda_max is reported without a threshold. Messages are printed with
 Keras's own `print_msg` (silenced with `verbose=0`).
 
 Requires `keras` >= 3 with the torch backend (the `keras` extra); imported only when this module is.
@@ -52,6 +54,69 @@ def keras_loss(model: keras.Model, batch: Any) -> torch.Tensor:
     return loss
 
 
+def keras_threshold(model: keras.Model) -> Threshold:
+    """The stability threshold of the model's Keras optimizer at its learning rate now."""
+    opt = model.optimizer
+    lr = _float(opt.learning_rate)
+    name = type(opt).__name__
+    if name == "SGD":
+        rule = StepRule("SGD", lr, momentum=float(opt.momentum), nesterov=bool(opt.nesterov))
+        return Threshold.sgd(rule, "keras.SGD")
+    if lr > 0 and name in ("Adam", "AdamW") and not opt.amsgrad:
+        beta1 = float(opt.beta_1)
+        return Threshold(
+            "adam",
+            f"keras.{name}",
+            lr,
+            (2 + 2 * beta1) / ((1 - beta1) * lr),
+            f"(2 + 2 beta1) / ((1 - beta1) lr) with beta1 = {beta1:g}",
+            True,
+            judged_from_step=1.0 / (1.0 - float(opt.beta_2)),  # as torch's Adam (probes.live)
+            scaling=lambda params: keras_scaling(model, params),
+        )
+    if lr > 0 and name == "RMSprop":
+        # heavy-ball momentum on the preconditioned problem: the SGD limit 2 (1 + mu) / lr
+        mu = float(opt.momentum)
+        return Threshold(
+            "rmsprop",
+            f"keras.{name}",
+            lr,
+            2 * (1 + mu) / lr,
+            f"2 (1 + momentum) / lr with momentum = {mu:g}",
+            True,
+            judged_from_step=1.0 / (1.0 - float(opt.rho)),
+            scaling=lambda params: keras_scaling(model, params),
+        )
+    return Threshold("none", f"keras.{name}", lr, None, f"no stability threshold for keras {name}", False)
+
+
+def keras_scaling(model: keras.Model, params: Any) -> list[torch.Tensor] | None:
+    """D = P^-1/2 per torch parameter, P the diagonal preconditioner of the step Keras takes:
+    Adam  theta -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps) = lr m / P,
+          P = (1 - b1^t) (sqrt(v) + eps) / sqrt(1 - b2^t) (torch's P up to where eps sits);
+    RMSprop  theta -= lr g / sqrt(v + eps) (centered: v - mean(g)^2 + eps), P = sqrt(...).
+    A parameter the optimizer does not move gets 0; None before the first step (no statistics)."""
+    opt = model.optimizer
+    t = int(_float(opt.iterations))
+    if t < 1 or not getattr(opt, "built", False):
+        return None
+    name = type(opt).__name__
+    by_param: dict[int, torch.Tensor] = {}
+    for variable in opt._trainable_variables:  # the order of _velocities / _momentums
+        i = opt._get_variable_index(variable)
+        v = opt._velocities[i].value.detach()
+        if name == "RMSprop":
+            denominator = v + opt.epsilon
+            if opt.centered:
+                denominator = denominator - opt._average_gradients[i].value.detach() ** 2
+            p_diag = denominator.clamp_min(0).sqrt()
+        else:
+            b1, b2 = float(opt.beta_1), float(opt.beta_2)
+            p_diag = (1 - b1**t) * (v.sqrt() + opt.epsilon) / math.sqrt(1 - b2**t)
+        by_param[id(variable.value)] = p_diag.rsqrt()
+    return [by_param[id(p)].to(p.dtype) if id(p) in by_param else torch.zeros_like(p) for p in params]
+
+
 class TraindocCallback(keras.callbacks.Callback):
     """Watch `model.fit`. Options are those of `assistant.watch.Run` (curvature_every, budget, classes,
     baseline, store, server, ...)."""
@@ -81,13 +146,7 @@ class TraindocCallback(keras.callbacks.Callback):
             io_utils.print_msg(message)
 
     def _threshold(self) -> Threshold:
-        opt = self.model.optimizer
-        lr = _float(opt.learning_rate)
-        name = type(opt).__name__
-        if name == "SGD":
-            rule = StepRule("SGD", lr, momentum=float(opt.momentum), nesterov=bool(opt.nesterov))
-            return Threshold.sgd(rule, "keras.SGD")
-        return Threshold("none", f"keras.{name}", lr, None, f"no stability threshold for keras {name}", False)
+        return keras_threshold(self.model)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         held = None

@@ -11,6 +11,12 @@
 `run.step` reads the learning rate from the optimizer and the gradient norm from the parameters'
 `.grad` (when they are still set: call it before `zero_grad`). Without `held_batch`, the first
 `batch=` given to `run.step` is held (a copy) for the curvature measurements.
+
+A loss on an accelerator is not read at every step (`.item()` there waits for the device, a sync per
+step): the detached losses are kept and read together every `sync_every` steps (16), in one transfer,
+then fed in order, so every point and alert names its own step; a NaN is reported at most
+`sync_every` - 1 steps after it happened. On the CPU there is nothing to wait for and every step is
+read at once (`sync_every=1`), unless `sync_every` says otherwise.
 """
 
 from __future__ import annotations
@@ -57,9 +63,16 @@ class TorchRun(Run):
         loss_fn: LossFn | None,
         *,
         grad_norm_every: int = 25,
+        sync_every: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if sync_every is not None and sync_every < 1:
+            raise ValueError(
+                "sync_every must be a positive number of steps (or None: 16 on a GPU, 1 on the CPU)"
+            )
         self.loss_fn = loss_fn
+        self.sync_every = sync_every
+        self._unread: list[tuple[int, torch.Tensor, float | None, float | None, float | None]] = []
         # the norm syncs with the device and reads every gradient: every few steps is enough for the
         # history (the overhead benchmark measured ~8% of a small MLP's step when taken at every step,
         # ~1% at every 10th)
@@ -92,11 +105,37 @@ class TorchRun(Run):
             self.hold(copy_batch(batch))
         if grad_norm is None and self.model is not None and self.steps % self.grad_norm_every == 0:
             grad_norm = grad_norm_of(self.model)
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            every = self.sync_every or (1 if loss.device.type == "cpu" else 16)
+            if every > 1:
+                lr = float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else None
+                self._unread.append((self.steps, loss.detach(), lr, grad_norm, epoch))
+                return self._read() if len(self._unread) >= every else []
         return self.train_step(self.steps, loss, grad_norm=grad_norm, epoch=epoch)
+
+    def _read(self) -> list[Alert]:
+        """The kept losses, read in one transfer and fed in order (curvature only after the last:
+        it measures the weights as they are now)."""
+        if not self._unread:
+            return []
+        unread, self._unread = self._unread, []
+        values = torch.stack([loss.reshape(()) for _, loss, _, _, _ in unread]).double().tolist()
+        alerts: list[Alert] = []
+        for i, ((step, _, lr, norm, epoch), value) in enumerate(zip(unread, values, strict=True)):
+            last = i == len(unread) - 1
+            alerts += self.train_step(
+                step, value, learning_rate=lr, grad_norm=norm, epoch=epoch, measure=last
+            )
+        return alerts
+
+    def finish(self) -> Any:
+        self._read()
+        return super().finish()
 
     def eval(self, loss: float | torch.Tensor, *, name: str = "val_loss", split: str = "val") -> list[Alert]:
         """A held-out loss at the current step."""
-        return self.evaluation(self.steps, loss, name=name, split=split)
+        alerts = self._read()
+        return alerts + self.evaluation(self.steps, loss, name=name, split=split)
 
     def __enter__(self) -> TorchRun:
         self.start()  # with a held batch given: lambda_max at the initial weights

@@ -55,6 +55,7 @@ __all__ = [
     "analyse",
     "downsample",
     "history_outcome",
+    "outcome_of",
     "load_history",
     "plotted_series",
 ]
@@ -124,6 +125,13 @@ def history_outcome(spec: str, **opts: Any) -> ProbeOutcome:
         raise ProbeError(f"history option {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     group = load_opts.pop("group", None)
     history = select_group(load_history(spec, **load_opts), group)
+    return outcome_of(history, options, started)
+
+
+def outcome_of(history: History, options: HistoryOptions, started: float | None = None) -> ProbeOutcome:
+    """`history_outcome` for a History already in memory (a watched run's: `probes.history._load.
+    load_records` builds it from the records it wrote, as `load_history` would read them back)."""
+    started = time.perf_counter() if started is None else started
     analysis = analyse(history, options)
     curves = [downsample(s).model_dump(mode="json") for s in plotted_series(history)]
     data = {

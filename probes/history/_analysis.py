@@ -266,7 +266,14 @@ def _scale(baseline: Baseline, train: Series | None, held: list[Series]) -> floa
     return scale if scale > 0 else 1.0
 
 
-def analyse(history: History, options: HistoryOptions | None = None) -> HistoryAnalysis:
+def analyse(
+    history: History,
+    options: HistoryOptions | None = None,
+    *,
+    levels_cache: dict[str, _heldout.TrainLevels] | None = None,
+) -> HistoryAnalysis:
+    """`levels_cache` (a run being watched, analysed again as it grows): the held-out checks' training
+    levels already computed, per held-out series; the results are the same without it."""
     options = options or HistoryOptions()
     train = primary_train(history)
     held = held_out_series(history)
@@ -293,7 +300,16 @@ def analyse(history: History, options: HistoryOptions | None = None) -> HistoryA
         if n is not None:
             analysis.noise.append(n)
     analysis.held_out = [
-        _heldout.check(history, s, train, scale, options.patience, options.gl_alpha) for s in held
+        _heldout.check(
+            history,
+            s,
+            train,
+            scale,
+            options.patience,
+            options.gl_alpha,
+            None if levels_cache is None else levels_cache.setdefault(s.name, _heldout.TrainLevels()),
+        )
+        for s in held
     ]
     analysis.learning_rate = _lr.check(history, train, scale) if train is not None else None
     _observe(history, analysis, train)

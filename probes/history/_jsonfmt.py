@@ -58,6 +58,11 @@ def read_json_lines(text: str, source: str) -> History:
     return _records(records, source, "jsonl")
 
 
+def read_json_records(records: list[dict[str, Any]], source: str) -> History:
+    """The records of a JSON-lines file, already parsed."""
+    return _records(records, source, "jsonl")
+
+
 def _records(records: list[dict[str, Any]], source: str, fmt: str) -> History:
     keys = {k.lower() for r in records[:50] for k in r}
     x: Axis = "step" if {"step", "global_step"} & keys else "epoch" if "epoch" in keys else "index"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from probes.base import ProbeError
 from probes.history._builder import SeriesBuilder, TooManyPoints
@@ -21,7 +22,8 @@ from probes.history._files import (
     sniff,
     whole_read_limit,
 )
-from probes.history._jsonfmt import parse_json, read_json_lines, read_json_value
+from probes.history._jsonfmt import _finish as finish_json
+from probes.history._jsonfmt import parse_json, read_json_lines, read_json_records, read_json_value
 from probes.history._mlflow import PAGE_SIZE, is_mlflow_spec, read_mlflow
 from probes.history._models import History
 from probes.history._sidecar import config_beside
@@ -68,6 +70,33 @@ def load_history(
     except OSError as exc:
         raise ProbeError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     return _finish(history)
+
+
+def load_records(records: list[dict[str, Any]], source: str) -> History:
+    """What `load_history` reads back from a JSON-lines file of these records (one dict per line), without
+    writing and parsing the text: a watched run diagnoses its own history.jsonl from memory."""
+    return _finish(read_json_records(records, source))
+
+
+def load_curves(curves: list[tuple[str, list[float], list[float]]], source: str) -> History:
+    """What `load_history` reads back from the JSON-lines file a watched run writes of these curves
+    (one record per step, in step order, each curve's value there; NaN/inf written as null, which the
+    reader skips), built straight from the curves: the same points, fed to the same SeriesBuilder in
+    the order the reader would meet them (a name first seen at a lower step first; at the same step,
+    the curves' order), the last value logged at a step winning as in a record."""
+    firsts: list[tuple[float, int, str, list[tuple[float, float]]]] = []
+    for index, (name, steps, values) in enumerate(curves):
+        kept: dict[float, float] = {}
+        for step, value in zip(steps, values, strict=True):
+            kept[step] = value
+        points = sorted((s, v) for s, v in kept.items() if math.isfinite(v))
+        if points:
+            firsts.append((points[0][0], index, name, points))
+    builder = SeriesBuilder("step")
+    for _, _, name, points in sorted(firsts, key=lambda f: (f[0], f[1])):
+        for step, value in points:
+            builder.add(name, step, value, None)
+    return _finish(finish_json(builder, source, "jsonl"))
 
 
 def read_file(path: Path, limit: int) -> History:

@@ -5,7 +5,8 @@ Thresholds (a quadratic with curvature lambda along the sharpest direction):
 - SGD (momentum, Nesterov, dampening, weight decay): the step is stable while lr < limit(lambda), with
   `probes.stability.StepRule` the one home of that formula; as a sharpness threshold,
   lambda* = limit(1) (1 + wd) / lr - wd (2 / lr for plain SGD).
-- Adam / AdamW: the preconditioned sharpness lambda_max(P^-1 H), P = (1 - beta1^t) diag(sqrt(v_hat) + eps)
+- Adam / AdamW (torch, or Keras through `Threshold.scaling`; Keras RMSprop as Adam with beta1 = 0 and
+  heavy-ball momentum): the preconditioned sharpness lambda_max(P^-1 H), P = (1 - beta1^t) diag(sqrt(v_hat) + eps)
   from the optimizer's own state, against (2 + 2 beta1) / ((1 - beta1) lr) (38 / lr for beta1 = 0.9):
   Cohen et al., "Adaptive Gradient Methods at the Edge of Stability" (2022). The symmetric form
   D H D with D = P^-1/2 has the same eigenvalues, so Lanczos applies unchanged.
@@ -86,6 +87,9 @@ class Threshold:
     # moment average spans its window, t >= 1 / (1 - beta2); before that (at t = 1 Adam is sign
     # descent) lambda_max is reported but not judged
     judged_from_step: float = 0.0
+    # the preconditioner D = P^-1/2 per parameter, for optimizers whose state torch cannot read
+    # (Keras: its own variables); None from it means no statistics yet (before the first step)
+    scaling: Callable[[Sequence[torch.Tensor]], list[torch.Tensor] | None] | None = None
 
     @classmethod
     def sgd(cls, rule: StepRule, optimizer: str = "SGD", note: str = "") -> Threshold:
@@ -133,6 +137,8 @@ def _scaling(
 ) -> list[torch.Tensor] | None:
     """D per parameter (D H D is measured): P^-1/2 for Adam, 1 for SGD; 0 where the optimizer does not
     move the parameter. None when Adam has no statistics yet (before its first step)."""
+    if threshold.scaling is not None:
+        return threshold.scaling(params)
     if optimizer is None:
         return None
     owned = {id(p): g for g in optimizer.param_groups for p in g["params"]}
@@ -226,7 +232,7 @@ def sharpness(
         operator = _operator(loss_fn, list(model.named_parameters()))
         try:
             scales = _scaling(optimizer, operator.params, threshold)
-            if threshold.kind == "adam" and scales is None:
+            if threshold.preconditioned and scales is None:
                 return None
             target = (
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))

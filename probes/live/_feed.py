@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
+from probes.history._heldout import TrainLevels
 from probes.live._alerts import Alert
 from rules.thresholds import LOSS_LARGE_FRACTION
 
@@ -73,6 +74,10 @@ class LiveHistory:
         self.analyses = 0  # how many times the full analysis ran (the cost the cadence bounds)
         self.spikes_seen = 0
         self.last_analysis: HistoryAnalysis | None = None
+        # the held-out checks' training levels, kept between analyses (the windows before the last
+        # training point do not change): half of each analysis's cost before (docs/watch.md)
+        self._levels: dict[str, TrainLevels] = {}
+        self._train_points = 0  # points of the training loss curve (due() runs at every step)
 
     # -- feeding ------------------------------------------------------------------------------------
 
@@ -96,6 +101,8 @@ class LiveHistory:
         curve.has_epochs = curve.has_epochs or (epoch is not None and not math.isnan(epoch))
         if role == "loss" and split != "train":
             self._held_out_points += 1
+        if name == self.train_loss:
+            self._train_points += 1
         if name == self.train_loss and not math.isfinite(value):
             kind = "nan" if math.isnan(value) else "inf"
             self._fire(
@@ -135,10 +142,11 @@ class LiveHistory:
     # -- judging ------------------------------------------------------------------------------------
 
     def due(self) -> bool:
-        n = self.points(self.train_loss)
-        grown = n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at)
+        n = self._train_points
+        if n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at):
+            return True
         held = self._held_out_points - self._held_out_at >= max(1, self.held_growth * self._held_out_at)
-        return grown or (held and self._held_out_open())
+        return held and self._held_out_open()
 
     def _held_out_open(self) -> bool:
         """Whether a held-out loss curve can still raise an alert: the only held-out rule
@@ -153,6 +161,8 @@ class LiveHistory:
         """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
         if force or self.due():
             self._analyse()
+        if not self._pending:
+            return []
         out, self._pending = self._pending, []
         return out
 
@@ -189,7 +199,7 @@ class LiveHistory:
             c.role == "loss" and c.split != "train" for c in self._curves.values()
         ):
             return
-        analysis = analyse(self.history(), self.options)
+        analysis = analyse(self.history(), self.options, levels_cache=self._levels)
         self.analyses += 1
         self.last_analysis = analysis
         self._divergence(analysis)

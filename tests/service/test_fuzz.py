@@ -52,7 +52,7 @@ def test_no_request_makes_the_server_fail(server: ServerProcess, mode: str) -> N
             fuzz()
         except hypothesis.errors.Unsatisfiable:
             assert mode == "negative"  # nothing to break: an operation with no parameters or body
-    assert operations == 21 and calls[0] >= 100, calls  # 19 + GET/PUT /sessions/{id}/curves (issue 15)
+    assert operations == 23 and calls[0] >= 100, calls  # 19 + GET/PUT curves (issue 15) + POST/GET points (issue 16)
     assert failures == [], "\n".join(failures[:10])
     with server.client() as http:
         assert http.get("/health").status_code == 200

@@ -40,8 +40,9 @@ def test_bearer_scheme_and_security_on_every_operation(server: ServerProcess) ->
         "description": spec["components"]["securitySchemes"]["bearer"]["description"],
     }
     operations = [(p, m, op) for p, item in spec["paths"].items() for m, op in item.items()]
-    # 18 + POST /sessions/{id}/outcomes (watched runs, issue 16) + GET/PUT /sessions/{id}/curves (issue 15)
-    assert len(operations) == 21
+    # 18 + POST /sessions/{id}/outcomes + POST, GET /sessions/{id}/points (watched runs, issue 16)
+    # + GET/PUT /sessions/{id}/curves (issue 15)
+    assert len(operations) == 23
     for path, method, op in operations:
         if path == "/health":  # open: readiness checks need no secret (assistant/api/security.py)
             assert op["security"] == [], (path, method)

@@ -14,6 +14,8 @@ from assistant.models import Answer, AnswerInput, WithdrawInput
 from assistant.service_models import ProbeJob
 from assistant.store import MIGRATIONS, SessionRecord, Store, StoreError
 
+NEXT = max(MIGRATIONS) + 1  # a migration the tests add after the real ones
+
 
 def record(sid: str = "s1") -> SessionRecord:
     now = datetime.now(UTC)
@@ -23,9 +25,9 @@ def record(sid: str = "s1") -> SessionRecord:
 def test_a_new_database_is_created_at_the_latest_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "deep" / "sessions.db").open()
     try:
-        assert store.version == max(MIGRATIONS) == 3  # 2: jobs.error_code, 3: session_curves (issue 15)
+        assert store.version == max(MIGRATIONS) == 4  # 2: jobs.error_code, 3: session_curves, 4: curve_points
         conn = sqlite3.connect(store.path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
     finally:

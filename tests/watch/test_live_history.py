@@ -3,11 +3,13 @@ known by construction; the full analysis runs a logarithmic number of times."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 
-from probes.history import HistoryOptions
+from probes.history import HistoryOptions, analyse
 from probes.live import LiveHistory
 
 
@@ -78,3 +80,108 @@ def test_the_analysis_runs_a_logarithmic_number_of_times() -> None:
         live.check()
     # growth by a quarter each time from 25 points: about log(20000/25)/log(1.25) + 1 = 31
     assert live.analyses <= 35
+
+
+def _growing_run(seed: int) -> list[tuple[str, float, float, str, str]]:
+    """(name, step, value, role, split) in the order a run logs them: a noisy falling training loss,
+    an evaluation every few steps that may turn up (overfitting), sometimes a NaN/inf or a loss of 0.0
+    logged with a NaN gradient norm (the Hugging Face NaN signature, turned into NaN retroactively)."""
+    rng = np.random.default_rng(seed)
+    every, turn = int(rng.integers(5, 30)), int(rng.integers(100, 600))
+    bad = int(rng.integers(50, 700)) if rng.random() < 0.4 else None
+    kind = rng.choice(["nan", "inf", "hidden", "hidden_eval"])
+    points: list[tuple[str, float, float, str, str]] = []
+    for step in range(1, 700):
+        value = 2.3 * math.exp(-step / rng.uniform(50, 300)) + 0.05 + 0.05 * rng.standard_normal()
+        grad = 1.0
+        if bad is not None and step >= bad:
+            value, grad = {
+                "nan": (math.nan, 1.0),
+                "inf": (math.inf, 1.0),
+                "hidden": (0.0, math.nan),
+                "hidden_eval": (0.0, 1.0),  # the NaN shows in the evaluation loss only, later
+            }[kind]
+        points.append(("learning_rate", step, 0.1, "learning_rate", "train"))
+        points.append(("grad_norm", step, grad, "grad_norm", "train"))
+        points.append(("loss", step, value, "loss", "train"))
+        if step % every == 0:
+            val = 0.6 + ((step - turn) / 400) ** 2 + 0.02 * rng.standard_normal()
+            if kind == "hidden_eval" and bad is not None and step >= bad + 40:
+                val = math.nan
+            points.append(("val_loss", step, val, "loss", "val"))
+    return points
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_kept_training_levels_change_no_analysis(seed: int) -> None:
+    """The held-out check's training levels kept between analyses (probes.history._heldout.TrainLevels)
+    give the same analysis, field for field, as computing every window again: the batch analysis
+    (no cache) is the reference, at every point where a growing run is analysed."""
+    live = LiveHistory("t", HistoryOptions(classes=10), min_gap=7, growth=0.1)
+    reference = LiveHistory("t", HistoryOptions(classes=10))
+    compared = 0
+    for name, step, value, role, split in _growing_run(seed):
+        live.add(name, value, step, role=role, split=split)
+        reference.add(name, value, step, role=role, split=split)
+        if name == "loss" and live.due():
+            live.check()
+            assert live.last_analysis is not None
+            expected = analyse(reference.history(), reference.options)
+            assert live.last_analysis.model_dump_json() == expected.model_dump_json()
+            compared += 1
+    assert compared >= 15
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_diagnosis_from_memory_is_the_one_traindoc_history_reads_from_the_file(
+    seed: int, tmp_path
+) -> None:
+    """finish_run diagnoses from the records it writes to history.jsonl; `history_outcome` on that file
+    (what `traindoc history` runs) must give the same analysis and answers, NaN/inf included."""
+    from assistant.watch._report import write_history
+    from probes.history import history_outcome, outcome_of
+    from probes.history._load import load_curves
+
+    class Holder:
+        live = LiveHistory("t")
+
+    for name, step, value, role, split in _growing_run(seed + 100):
+        Holder.live.add(name, value, step, role=role, split=split)
+        if step in (1, 2, 40) and name == "loss":  # a curve whose first value is NaN, seen later
+            Holder.live.add("test_loss", math.nan if step == 1 else 1.0 + step, step, split="test")
+        if step == 50 and name == "loss":  # logged twice at one step: the record keeps the last
+            Holder.live.add("val_loss", 9.0, step, split="val")
+            Holder.live.add("val_loss", 0.7, step, split="val")
+    path = tmp_path / "history.jsonl"
+    curves = write_history(Holder, path)  # type: ignore[arg-type]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows: dict[float, dict] = {}
+    for name, steps, values in curves:  # the file is json.dumps of one record per step, byte for byte
+        for step, value in zip(steps, values, strict=True):
+            rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
+    assert lines == [json.dumps(rows[step]) for step in sorted(rows)]
+    options = HistoryOptions(classes=10)
+    memory = outcome_of(load_curves(curves, str(path)), options)
+    disk = history_outcome(str(path), classes=10)
+    assert memory.answers == disk.answers
+    assert memory.data["analysis"] == disk.data["analysis"]
+    assert memory.data["series"] == disk.data["series"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_held_out_windows_median_is_numpys(seed: int) -> None:
+    """The held-out check's window median (sorted in Python) against np.median through
+    `window_median`, the function it replaces there: the same float, bit for bit, on windows of even
+    and odd size, with NaN/inf inside, and empty (the last point before)."""
+    from probes.history._curves import window_median
+    from probes.history._heldout import _window_median
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    ts = np.sort(rng.choice(np.arange(1, 5 * n), size=n, replace=False)).astype(np.float64)
+    tv = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3, n)
+    tv[rng.random(n) < 0.05] = np.nan
+    tv[rng.random(n) < 0.02] = np.inf
+    for _ in range(200):
+        lo, hi = np.sort(rng.uniform(0, 5 * n + 5, 2))
+        assert _window_median(ts, tv, float(lo), float(hi)) == window_median(ts, tv, float(lo), float(hi))

@@ -4,6 +4,7 @@ known diagnoses reached on real training (learning rate above a limit computed h
 from __future__ import annotations
 
 import logging
+import math
 import random
 
 import numpy as np
@@ -267,3 +268,40 @@ def test_the_session_and_the_history_file_are_what_traindoc_reads(tmp_path, capl
     assert history_answers == {q: v for q, v in report.answers.items() if q in history_answers}
     for name in ("json", "markdown", "curves", "sharpness"):
         assert (tmp_path / "x4.0").joinpath(report.files[name].split("/")[-1]).exists()
+
+
+def test_losses_read_together_give_the_same_points_and_alerts(tmp_path) -> None:
+    """`sync_every=8` (what a GPU gets, 16 there) against reading every step: the same history, point
+    for point, and the NaN the loop feeds at step 37 (by construction) named at step 37, reported by
+    step 40, with the learning rate then."""
+
+    def fed(sync_every: int) -> tuple[list, list, int]:
+        model = mlp(1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x, y = regression_data(n=32)
+        seen_at = -1
+        options = {"output_dir": tmp_path / f"s{sync_every}", "store": False, "curvature": False}
+        with watch(model, opt, MSE, sync_every=sync_every, **options) as run:
+            for step in range(1, 61):
+                loss = MSE(model(x), y) if step != 37 else torch.tensor(math.nan)
+                if step != 37:
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                alerts = run.step(loss)
+                if any(a.kind == "diverged" for a in alerts) and seen_at < 0:
+                    seen_at = step
+                if step % 10 == 0:
+                    run.eval(0.5)
+        points = [
+            (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in run.live.curve_points()
+        ]
+        return points, [a for a in run.report.alerts if a["kind"] == "diverged"], seen_at
+
+    once, alerts_once, at_once = fed(1)
+    batched, alerts_batched, at_batched = fed(8)
+    assert batched == once
+    assert at_once == 37 and 37 <= at_batched <= 40
+    assert alerts_batched[0]["step"] == alerts_once[0]["step"] == 37
+    assert alerts_batched[0]["message"] == alerts_once[0]["message"]
+    assert "learning rate 0.01" in alerts_batched[0]["message"]

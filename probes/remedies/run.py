@@ -24,7 +24,7 @@ from torch.utils.data import Subset
 from probes.base import ProbeError, ProbeOutcome, ProbeProgress
 from probes.context import ProbeContext
 from probes.remedies.plan import ADVICE, ESTIMATES, JUDGED_ON, TITLES, TRIED
-from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult
+from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult, Status
 from probes.remedies.trial import TrialRun, Variant, losses_of, run_trial, with_state
 from probes.setup import DataLike, Setup, as_dataset, tensors
 
@@ -206,13 +206,13 @@ class Remedies:
             data=extra or {},
         )
 
-    def skipped(self, rid: str, note: str, status: str = "skipped") -> RemedyResult:
+    def skipped(self, rid: str, note: str, status: Status = "skipped") -> RemedyResult:
         return RemedyResult(
             id=rid,
             title=TITLES.get(rid, rid),
             status=status,
             before=self.baseline().losses,
-            note=note,  # type: ignore[arg-type]
+            note=note,
         )
 
     def user_optimizer(self) -> torch.optim.Optimizer | None:
@@ -300,8 +300,8 @@ def lr_range(r: Remedies) -> list[RemedyResult]:
     if len(losses) < 5:
         return [r.skipped("lr_range", "the range test diverged before it measured anything")]
     smooth, ema = [], losses[0]
-    for v in losses:  # an exponential moving average, as in Smith's range test
-        ema = 0.8 * ema + 0.2 * v
+    for loss in losses:  # an exponential moving average, as in Smith's range test
+        ema = 0.8 * ema + 0.2 * loss
         smooth.append(ema)
     best = min(range(len(smooth)), key=smooth.__getitem__)
     if smooth[best] > (1 - NOISE_FLOOR) * smooth[0]:
@@ -720,7 +720,8 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
     ids = list(dict.fromkeys(rid for f in findings for rid in TRIED[f]))
     addressed = {rid: [f for f in findings if rid in TRIED[f]] for rid in ids}
     results: list[RemedyResult] = []
-    margin, noise = 0.0, {}
+    margin = 0.0
+    noise: dict[str, Any] = {}
     if ids:
         ctx.progress(
             ProbeProgress(probe="remedies", done=0, total=len(ids) + 1, message="your recipe, two seeds")

@@ -553,6 +553,7 @@ def lanczos(
     question is answered; a reason string stops the run there (`stopped_because == "settled"`), so a
     decision costs only the products it needs. `start`: the start vector (random when None).
     """
+    # hvp is typed as a plain callable; every operator passed in also carries dim, device and dtype
     dim: int = hvp.dim  # type: ignore[attr-defined]
     device: torch.device = hvp.device  # type: ignore[attr-defined]
     steps = max(1, min(max_iter, dim))

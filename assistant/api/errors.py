@@ -27,6 +27,7 @@ def error_response(
 
 
 def install(app: FastAPI) -> None:
+    # Starlette types a handler as taking any Exception (it dispatches by class), hence the ignores
     app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]
     app.add_exception_handler(ProbeError, _probe)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]

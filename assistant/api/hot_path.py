@@ -82,6 +82,7 @@ class HotPath:
         except _BadBody as exc:
             await exc.response(scope, receive, send)
             return
+        # the handlers take no Request here (they never read it): hence the arg-type ignores
         except HTTPException as exc:  # the Guard's 413 for a chunked body over the limit
             await (await errors._http(None, exc))(scope, receive, send)  # type: ignore[arg-type]
             return

@@ -130,7 +130,7 @@ class _KeepExamples:
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if text.startswith("examples:"):
             return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)  # type: ignore[misc]
+        return super()._fill_text(text, width, indent)  # type: ignore[misc]  # a mixin: super() is the HelpFormatter it is combined with
 
 
 def _with_examples(

@@ -25,6 +25,7 @@ from torch import nn
 from assistant.watch._run import LossOf, Run
 from assistant.watch.torch import copy_batch, grad_norm_of
 from probes.base import ProbeError
+from probes.history._models import Split
 
 logger = logging.getLogger("lightning.pytorch.callbacks.traindoc")
 GRAD_NORM_EVERY = 10  # steps between gradient norms (each one syncs and reads every gradient)
@@ -40,7 +41,7 @@ def training_step_loss(module: nn.Module, batch: Any) -> torch.Tensor:
     """The module's own training loss on `batch`, with its logging calls silenced."""
     if not isinstance(module, LightningModule):  # Run hands over the watched model as a plain module
         raise ProbeError("the watched model is not a LightningModule; pass loss_of=")
-    module.log, module.log_dict = _silent, _silent  # type: ignore[method-assign]
+    module.log, module.log_dict = _silent, _silent  # type: ignore[method-assign]  # silenced for this one call: deleted below, the class methods show again
     try:
         out = module.training_step(batch, 0)
     finally:
@@ -114,7 +115,7 @@ class TraindocCallback(Callback):
             name = key.lower()
             if "loss" not in name or not any(w in name for w in ("val", "valid", "test")):
                 continue
-            split = "test" if "test" in name else "val"
+            split: Split = "test" if "test" in name else "val"
             self.run.evaluation(
                 trainer.global_step, value, name=key, split=split, epoch=trainer.current_epoch
             )

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from assistant.watch._run import Emit, Run, log_emit
+from probes.history._models import Split
 from probes.live import Alert
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -94,7 +95,9 @@ class TorchRun(Run):
             grad_norm = grad_norm_of(self.model)
         return self.train_step(self.steps, loss, grad_norm=grad_norm, epoch=epoch)
 
-    def eval(self, loss: float | torch.Tensor, *, name: str = "val_loss", split: str = "val") -> list[Alert]:
+    def eval(
+        self, loss: float | torch.Tensor, *, name: str = "val_loss", split: Split = "val"
+    ) -> list[Alert]:
         """A held-out loss at the current step."""
         return self.evaluation(self.steps, loss, name=name, split=split)
 

@@ -71,7 +71,7 @@ class Remedies:
         if self.metric != "val" or setup.val is not None:
             return setup.train, setup.val
         try:
-            n = len(as_dataset(setup.train))  # type: ignore[arg-type]
+            n = len(as_dataset(setup.train))  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
         except TypeError as exc:
             raise ProbeError("cannot hold out a validation split: the training data has no length") from exc
         held = max(1, round(HOLDOUT_FRACTION * n))
@@ -559,7 +559,7 @@ def weight_decay(r: Remedies) -> list[RemedyResult]:
 
 
 def learning_curve(r: Remedies) -> list[RemedyResult]:
-    n = len(as_dataset(r.fit))  # type: ignore[arg-type]
+    n = len(as_dataset(r.fit))  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(r.setup.seed + 7))
     points: list[tuple[float, float]] = []
     seconds = 0.0

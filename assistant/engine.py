@@ -104,7 +104,7 @@ class DurableEvaluator:
                 f"durable-rules cannot be imported here ({_DURABLE_MISSING}); unset {ENGINE_ENV}"
             )
 
-        class _QuietHost(durable_engine.Host):  # type: ignore[misc,name-defined]
+        class _QuietHost(durable_engine.Host):
             def _run(self) -> None:  # no dispatcher/timer threads: we use neither events nor timers
                 return None
 

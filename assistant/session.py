@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from assistant.engine import Derivation, FlowchartEngine, default_engine
 from assistant.errors import InputError, OffPathAnswer
@@ -25,7 +25,7 @@ from assistant.models import (
     SessionInput,
     WithdrawInput,
 )
-from rules import ANSWER_VALUES, KNOWLEDGE
+from rules import ANSWER_VALUES, KNOWLEDGE, AnswerValue
 
 
 def question_public(qid: str) -> QuestionPublic:
@@ -42,12 +42,16 @@ def question_public(qid: str) -> QuestionPublic:
     )
 
 
-def validate_answer(question: str, value: object) -> str:
+def _is_answer_value(value: object) -> TypeGuard[AnswerValue]:
+    return isinstance(value, str) and value in ANSWER_VALUES
+
+
+def validate_answer(question: str, value: object) -> AnswerValue:
     """Check one (question, value) pair; the message names the problem and the allowed values."""
     if question not in KNOWLEDGE.questions:
         known = ", ".join(KNOWLEDGE.questions)
         raise InputError(f"unknown question id {question!r} (known: {known})", field=question)
-    if not isinstance(value, str) or value not in ANSWER_VALUES:
+    if not _is_answer_value(value):
         raise InputError(
             f"answer to {question} must be one of yes, no, unsure (got {value!r})", field=question
         )
@@ -227,14 +231,14 @@ class Session:
         With `strict`, an answer to a question not on the current path is refused and nothing is
         recorded (the session is left exactly as it was).
         """
-        validate_answer(question, value)
+        checked = validate_answer(question, value)
         existing = self.current_answers().get(question)
         if existing is not None and existing.value != value and not replace and existing.value != "unsure":
             raise InputError(
                 f"{question} is already answered {existing.value!r}; send a change to answer {value!r}",
                 field=question,
             )
-        new = Answer(question=question, value=value, source=source, evidence=evidence, note=note)  # type: ignore[arg-type]
+        new = Answer(question=question, value=checked, source=source, evidence=evidence, note=note)
         self.inputs.append(AnswerInput(answer=new))
         if strict and question not in self.state().answers:
             self.inputs.pop()
@@ -255,10 +259,9 @@ class Session:
         self, answers: Mapping[str, object], *, source: AnswerSource = AnswerSource.user
     ) -> None:
         """Apply a whole answers file at once; off-path answers are checked on the final state."""
-        for qid, value in answers.items():
-            validate_answer(qid, value)
-        for qid, value in answers.items():
-            self.inputs.append(AnswerInput(answer=Answer(question=qid, value=value, source=source)))  # type: ignore[arg-type]
+        checked = {qid: validate_answer(qid, value) for qid, value in answers.items()}  # all, before any
+        for qid, value in checked.items():
+            self.inputs.append(AnswerInput(answer=Answer(question=qid, value=value, source=source)))
         off = [q for q in answers if q in self.state().inactive]
         if off:
             for _ in answers:

@@ -115,7 +115,7 @@ def holdout_split(ctx: ProbeContext) -> tuple[TrainedModel, DataLike, DataLike]:
     """Train the user's recipe on 80% of the training data; return it with its fit and held-out parts."""
     setup = ctx.setup
     try:
-        n = len(as_dataset(setup.train))  # type: ignore[arg-type]
+        n = len(as_dataset(setup.train))  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
     except TypeError as exc:
         raise ProbeError("cannot hold out a validation split: the training data has no length") from exc
     held = max(1, int(round(HOLDOUT_FRACTION * n)))

@@ -192,7 +192,7 @@ def tensors(
         x, y = data
         return (x, y) if max_samples is None else (x[:max_samples], y[:max_samples])
     ds = as_dataset(data, what)
-    n = len(ds) if max_samples is None else min(len(ds), max_samples)  # type: ignore[arg-type]
+    n = len(ds) if max_samples is None else min(len(ds), max_samples)  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
     pairs = [ds[i] for i in range(n)]
     xs = torch.stack([torch.as_tensor(p[0]) for p in pairs])
     ys = torch.stack([torch.as_tensor(p[1]) for p in pairs])

@@ -53,7 +53,7 @@ class StepRule:
             dampening=float(group.get("dampening", 0.0) or 0.0),
             nesterov=bool(group.get("nesterov", False)),
             weight_decay=float(group.get("weight_decay", 0.0) or 0.0),
-            betas=tuple(float(b) for b in group["betas"][:2]) if "betas" in group else None,  # type: ignore[arg-type]
+            betas=(float(group["betas"][0]), float(group["betas"][1])) if "betas" in group else None,
             eps=float(group["eps"]) if "eps" in group else None,
             alpha=float(group["alpha"]) if "alpha" in group else None,
         )

@@ -89,13 +89,14 @@ class AnswerRef:
     def __init__(self, question_id: str) -> None:
         self.question_id = question_id
 
+    # `==` builds a condition (as in SQLAlchemy), not a bool, so object's signature is overridden on purpose
     def __eq__(self, value: object) -> Condition:  # type: ignore[override]
         return Condition("answer", self.question_id, str(value))
 
     def __ne__(self, value: object) -> Condition:  # type: ignore[override]
         return Condition("answer", self.question_id, str(value), negate=True)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as any class defining __eq__ is
 
 
 def answer(question_id: str) -> AnswerRef:

@@ -53,7 +53,8 @@ def diagnose(
         from assistant.autorun import run_automatic
         from probes.context import ProbeContext
 
-        ctx = ProbeContext(_resolve(setup, demo), **({"progress": progress} if progress else {}))
+        resolved = _resolve(setup, demo)
+        ctx = ProbeContext(resolved, progress) if progress else ProbeContext(resolved)
         run_automatic(session, ctx, should_stop=should_stop)
     return session.report()
 

@@ -196,7 +196,7 @@ def extract_measurements(text: str) -> tuple[UserNumbers, tuple[str, ...]]:
             if key not in found:
                 found[key] = _number(tok)
             label = None
-    return UserNumbers(**found), tuple(assumptions)  # type: ignore[arg-type]
+    return UserNumbers(**found), tuple(assumptions)  # type: ignore[arg-type]  # keys: UserNumbers fields, built above
 
 
 # -- words -----------------------------------------------------------------------------------------
@@ -211,16 +211,16 @@ def _word_claims(text: str) -> list[Claim]:
         negated_small = re.search(subject + r"\s+" + NEGATED + r"(?:small|low|good|fine)", text)
         if negated_large or (small and not large and not negated_small):
             match = negated_large or small
-            claims[qid] = Claim(qid, "no", f"you said '{match.group()}'")  # type: ignore[union-attr]
+            claims[qid] = Claim(qid, "no", f"you said '{match.group()}'")  # type: ignore[union-attr]  # one of the two matched (the test above)
         elif negated_small or large:
             match = negated_small or large
-            claims[qid] = Claim(qid, "yes", f"you said '{match.group()}'")  # type: ignore[union-attr]
+            claims[qid] = Claim(qid, "yes", f"you said '{match.group()}'")  # type: ignore[union-attr]  # one of the two matched (the test above)
     for qid, pattern, value in PATTERNS:
         if qid in claims:
             continue
         match = re.search(pattern, text)
         if match:
-            claims[qid] = Claim(qid, value, f"you said '{match.group().strip()}'")  # type: ignore[arg-type]
+            claims[qid] = Claim(qid, value, f"you said '{match.group().strip()}'")  # type: ignore[arg-type]  # PATTERNS hold answer values
     return list(claims.values())
 
 

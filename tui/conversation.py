@@ -97,24 +97,25 @@ class Conversation:
 
     def send_claims(self, report: Report, claims: Sequence[Claim], note: str | None) -> ClaimsResult:
         """Send claims in flowchart order; those the path does not reach yet are remembered."""
-        session = None
-        result = ClaimsResult(session=None)  # type: ignore[arg-type]
+        session: SessionPublic | None = None
+        sent: list[Claim] = []
+        remembered: list[Claim] = []
+        errors: list[str] = []
         for claim in claims:
             existing = report.answers.get(claim.question)
             if existing is not None and existing.value == claim.value:
                 continue
             if not accepts(report, claim.question):
-                result.remembered.append(claim)
+                remembered.append(claim)
                 continue
             try:
                 session = self.answer(report, claim.question, claim.value, note)
             except TraindocError as exc:
-                result.errors.append(exc.message)
+                errors.append(exc.message)
                 continue
             report = session.report
-            result.sent.append(claim)
-        result.session = session or self.refresh()
-        return result
+            sent.append(claim)
+        return ClaimsResult(session or self.refresh(), sent, remembered, errors)
 
     # -- measuring ----------------------------------------------------------------------------
 

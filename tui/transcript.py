@@ -78,7 +78,7 @@ def answer_markdown(answer: Answer, *, repeat: bool = False) -> str:
             text += f"  \n_“{answer.note}”_"
         return text
     how = (
-        "measured by the " + (answer.evidence.probe or "") + " probe"
+        "measured by the " + ((answer.evidence.probe if answer.evidence else None) or "") + " probe"
         if answer.source.value == "probe"
         else "read from your training history"
     )
@@ -231,8 +231,9 @@ def summary_markdown(report: Report) -> str:
     if warnings:
         lines.append("")
         lines.append("**Warnings:** " + "; ".join(f.title for f in warnings) + ".")
-    leaf = (diagnoses or done or warnings or [None])[-1]
-    if leaf is not None:
+    leaves = diagnoses or done or warnings
+    if leaves:
+        leaf = leaves[-1]
         lines += ["", "**Try first:**", ""] + [f"{i}. {r}" for i, r in enumerate(leaf.remedies[:3], 1)]
     if report.notes:
         lines += ["", "**Notes:**", ""] + [f"- {n}" for n in report.notes]

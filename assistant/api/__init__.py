@@ -7,7 +7,12 @@ for importing FastAPI and uvicorn on every `traindoc` command.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers and editors (`__getattr__` would make them Any)
+    from assistant.api.app import create_app
+    from assistant.api.server import EmbeddedServer, serve
+    from assistant.api.settings import Settings
 
 _EXPORTS = {
     "create_app": "assistant.api.app",

@@ -47,7 +47,10 @@ def _refusal(message: str) -> bytes:
 
 
 class _Deadlines:
-    """Mixed in before a uvicorn HTTP protocol class (see `protocol_class`)."""
+    """Mixed in before a uvicorn HTTP protocol class (see `protocol_class`).
+
+    `super()` here is that uvicorn class, chosen at run time; mypy sees `object`, hence the
+    `type: ignore[misc]` on each call through it."""
 
     limits: ConnectionLimits
     open_per_client: Counter[str]
@@ -58,7 +61,7 @@ class _Deadlines:
     cycle: Any
     client: tuple[str, int] | None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._timer: asyncio.TimerHandle | None = None
         self._counted: str | None = None
@@ -118,8 +121,9 @@ class _Deadlines:
         self._timer = self.loop.call_later(seconds, self._expire)
 
     def _disarm(self) -> None:
-        if getattr(self, "_timer", None) is not None:
-            self._timer.cancel()  # type: ignore[union-attr]
+        timer = getattr(self, "_timer", None)  # absent before connection_made
+        if timer is not None:
+            timer.cancel()
             self._timer = None
 
     def _expire(self) -> None:

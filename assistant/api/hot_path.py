@@ -16,6 +16,7 @@ errors located under `body`), so a malformed body gets the same 400/422 as befor
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -41,6 +42,10 @@ class _BadBody(Exception):
         self.response = response
 
 
+# one of the three handlers below: (service, session id, receive) -> (status, JSON body)
+_Route = Callable[[SessionService, str, Receive], Awaitable[tuple[int, bytes]]]
+
+
 class HotPath:
     """ASGI middleware: serves POST /sessions, POST /sessions/{id}/answers, GET /sessions/{id}/report."""
 
@@ -52,6 +57,7 @@ class HotPath:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        route: _Route
         if method == "POST" and path == "/sessions":
             route, session_id = self._create, ""
         else:
@@ -75,6 +81,7 @@ class HotPath:
         except _BadBody as exc:
             await exc.response(scope, receive, send)
             return
+        # the handlers take no Request here (they never read it): hence the arg-type ignores
         except HTTPException as exc:  # the Guard's 413 for a chunked body over the limit
             await (await errors._http(None, exc))(scope, receive, send)  # type: ignore[arg-type]
             return
@@ -139,6 +146,7 @@ def _validated(adapter: TypeAdapter[M], value: Any) -> M:
     try:
         return adapter.validate_python(value, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as exc:
-        first = dict(exc.errors(include_url=False)[0])
-        first["loc"] = ("body", *first.get("loc", ()))
+        detail = exc.errors(include_url=False)[0]
+        first = dict(detail)
+        first["loc"] = ("body", *detail["loc"])
         raise _BadBody(errors.validation_response(first)) from exc

@@ -40,7 +40,7 @@ def install(app: FastAPI, *, token_required: bool) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi to customise the schema
 
 
 def declare_bearer(schema: dict[str, Any], *, token_required: bool) -> None:

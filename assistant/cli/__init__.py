@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from assistant.cli.common import EXIT_USAGE, guarded
 
@@ -27,7 +28,7 @@ def _command_modules() -> list:
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2 like every other bad input."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"traindoc: {message} (see traindoc --help)\n")
         raise SystemExit(EXIT_USAGE)
 

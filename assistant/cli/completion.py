@@ -59,7 +59,11 @@ def _is_path(action: argparse.Action) -> bool:
 
 
 def describe(parser: argparse.ArgumentParser, path: str = "") -> list[Command]:
-    options, subcommands, takes_path, nested, values = [], [], False, [], []
+    options: list[Option] = []
+    subcommands: list[tuple[str, str]] = []
+    nested: list[Command] = []
+    values: list[str] = []
+    takes_path = False
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help or "" for a in action._choices_actions}

@@ -7,6 +7,7 @@ examples are kept together and a test can check that every command (and every pr
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 # command path -> (description, examples)
 HELP: dict[str, tuple[str, str]] = {
@@ -131,15 +132,16 @@ class _KeepExamples:
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if text.startswith("examples:"):
             return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)  # type: ignore[misc]
+        return super()._fill_text(text, width, indent)  # type: ignore[misc]  # a mixin: super() is the HelpFormatter it is combined with
 
 
-def _with_examples(formatter: type) -> type:
-    return (
-        formatter
-        if issubclass(formatter, _KeepExamples)
-        else type("Formatter", (_KeepExamples, formatter), {})
-    )
+def _with_examples(
+    formatter: Callable[..., argparse.HelpFormatter],
+) -> Callable[..., argparse.HelpFormatter]:
+    # argparse types formatter_class as any callable making a formatter; only a class can be extended
+    if not isinstance(formatter, type) or issubclass(formatter, _KeepExamples):
+        return formatter
+    return type("Formatter", (_KeepExamples, formatter), {})
 
 
 def apply(parser: argparse.ArgumentParser) -> None:

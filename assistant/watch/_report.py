@@ -205,22 +205,25 @@ def save_session(session: Session, db_path: str | Path | None, setup: str | None
     from assistant.api.settings import default_db_path
     from assistant.store import SessionRecord, Store
 
+    session_id = session.id
+    if session_id is None:  # the watch names every session it builds; a bare Session() has no store key
+        raise ValueError("save_session: the session has no id")
     stamp = ops.now()
-    record = SessionRecord(session.id, stamp, stamp, setup, None)
+    record = SessionRecord(session_id, stamp, stamp, setup, None)
     report = session.report()
     store = Store(db_path or default_db_path()).open()
     try:
         store.write(
             [
                 ops.insert_session(record),
-                ops.append_inputs(session.id, 0, session.inputs),
-                ops.append_notes(session.id, 0, session.notes),
-                ops.touch_session(session.id, stamp, [f.id for f in report.findings], report.complete),
+                ops.append_inputs(session_id, 0, session.inputs),
+                ops.append_notes(session_id, 0, session.notes),
+                ops.touch_session(session_id, stamp, [f.id for f in report.findings], report.complete),
             ]
         )
     finally:
         store.close()
-    return session.id
+    return session_id
 
 
 def upload(run: Run, outcomes: list[ProbeOutcome], notes: list[str]) -> str:

@@ -20,6 +20,7 @@ from torch import nn
 from assistant.watch._stream import Streamer
 from probes.base import ProbeError
 from probes.history import HistoryOptions
+from probes.history._models import Split
 from probes.live import (
     Alert,
     EndPoint,
@@ -176,7 +177,7 @@ class Run:
         loss: float | torch.Tensor,
         *,
         name: str = "val_loss",
-        split: str = "val",
+        split: Split = "val",
         epoch: float | None = None,
     ) -> list[Alert]:
         """Record a held-out loss (validation by default); returns new alerts."""
@@ -189,7 +190,7 @@ class Run:
         self.own_seconds += time.perf_counter() - t0
         return new
 
-    def metric(self, step: float, name: str, value: float, *, split: str = "val") -> None:
+    def metric(self, step: float, name: str, value: float, *, split: Split = "val") -> None:
         number = _number(value)
         self.live.add(name, number, step, role="metric", split=split)
         if self.streamer is not None:
@@ -212,13 +213,13 @@ class Run:
 
     def measure(self, step: float | None = None) -> list[Alert]:
         """lambda_max now, against the optimizer's threshold (also callable by hand)."""
-        if not self.curvature_on:
+        if not self.curvature_on or self.model is None:  # curvature_on implies a model
             return []
         step = self.last_step if step is None else step
         t0 = time.perf_counter()
         try:
             result = sharpness(
-                self.model,  # type: ignore[arg-type]
+                self.model,
                 self._held_loss,
                 self.optimizer,
                 step=step,
@@ -250,8 +251,8 @@ class Run:
         return threshold_of(self.optimizer, lr)
 
     def _held_loss(self) -> torch.Tensor:
-        assert self.loss_of is not None
-        return self.loss_of(self.model, self.held_batch)  # type: ignore[arg-type]
+        assert self.loss_of is not None and self.model is not None  # called only when curvature_on
+        return self.loss_of(self.model, self.held_batch)
 
     def _curvature_failed(self, step: float, exc: ProbeError) -> list[Alert]:
         self.curvature_on = False
@@ -365,12 +366,12 @@ class Run:
         self._sharpness_alerts(result)
 
     def _end_point(self) -> None:
-        if not self.curvature_on:
+        if not self.curvature_on or self.model is None:  # curvature_on implies a model
             return
         t0 = time.perf_counter()
         try:
             self.end = end_point(
-                self.model,  # type: ignore[arg-type]
+                self.model,
                 self._held_loss,
                 step=self.last_step,
                 max_hvp=self.end_max_hvp,

@@ -74,13 +74,15 @@ class TraindocCallback(TrainerCallback):
         # the held batch is one training batch by default: a measurement then costs a few steps
         n = self.held_samples if self.held_samples is not None else args.per_device_train_batch_size
         held = self._held_batch(kwargs.get("train_dataloader"), model, n)
+        # TrainingArguments types output_dir Optional but fills it in __post_init__ (None: "trainer_output")
+        run_dir = Path(args.output_dir or "trainer_output")
         self.run = Run(
             model,
             unwrap_optimizer(kwargs.get("optimizer")),
             held_batch=held,
             loss_of=model_loss,
-            output_dir=self.output_dir or Path(args.output_dir) / "traindoc",
-            name=Path(args.output_dir).name,
+            output_dir=self.output_dir or run_dir / "traindoc",
+            name=run_dir.name,
             framework="hf",
             emit=_emit,
             total_steps=state.max_steps or None,

@@ -20,23 +20,28 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from torch import nn
 
-from assistant.watch._run import Run
+from assistant.watch._run import LossOf, Run
 from assistant.watch.torch import copy_batch, grad_norm_of
 from probes.base import ProbeError
+from probes.history._models import Split
 
 logger = logging.getLogger("lightning.pytorch.callbacks.traindoc")
 GRAD_NORM_EVERY = 10  # steps between gradient norms (each one syncs and reads every gradient)
 
 
 def _emit(level: str, message: str) -> None:
-    if rank_zero_only.rank == 0:
+    # `rank` is set on the function object at import by lightning_utilities, so no type declares it
+    if getattr(rank_zero_only, "rank", 0) == 0:
         logger.log(logging.WARNING if level == "warning" else logging.INFO, message)
 
 
-def training_step_loss(module: LightningModule, batch: Any) -> torch.Tensor:
+def training_step_loss(module: nn.Module, batch: Any) -> torch.Tensor:
     """The module's own training loss on `batch`, with its logging calls silenced."""
-    module.log, module.log_dict = _silent, _silent  # type: ignore[method-assign]
+    if not isinstance(module, LightningModule):  # Run hands over the watched model as a plain module
+        raise ProbeError("the watched model is not a LightningModule; pass loss_of=")
+    module.log, module.log_dict = _silent, _silent  # type: ignore[method-assign]  # silenced for this one call: deleted below, the class methods show again
     try:
         out = module.training_step(batch, 0)
     finally:
@@ -60,11 +65,11 @@ class TraindocCallback(Callback):
         output_dir: str | Path | None = None,
         *,
         held_batch: Any = None,
-        loss_of: Any = None,
+        loss_of: LossOf | None = None,
         **options: Any,
     ) -> None:
         self.output_dir, self.held_batch, self.options = output_dir, held_batch, options
-        self.loss_of = loss_of or training_step_loss
+        self.loss_of: LossOf = loss_of or training_step_loss
         self.run: Run | None = None
         self.report: Any = None
 
@@ -110,7 +115,7 @@ class TraindocCallback(Callback):
             name = key.lower()
             if "loss" not in name or not any(w in name for w in ("val", "valid", "test")):
                 continue
-            split = "test" if "test" in name else "val"
+            split: Split = "test" if "test" in name else "val"
             self.run.evaluation(
                 trainer.global_step, value, name=key, split=split, epoch=trainer.current_epoch
             )

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from assistant.watch._run import Emit, Run, log_emit
+from probes.history._models import Split
 from probes.live import Alert
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -132,7 +133,9 @@ class TorchRun(Run):
         self._read()
         return super().finish()
 
-    def eval(self, loss: float | torch.Tensor, *, name: str = "val_loss", split: str = "val") -> list[Alert]:
+    def eval(
+        self, loss: float | torch.Tensor, *, name: str = "val_loss", split: Split = "val"
+    ) -> list[Alert]:
         """A held-out loss at the current step."""
         alerts = self._read()
         return alerts + self.evaluation(self.steps, loss, name=name, split=split)

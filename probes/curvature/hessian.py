@@ -234,6 +234,8 @@ class PiecewiseHessianOperator:
     hvp_count, __call__, release), plus per-batch gradient norms and `per_batch(v)`.
     """
 
+    _first_loss: float  # the first batch's loss, set where its graph is measured, read once in _build
+
     def __init__(
         self,
         pieces: Sequence[Callable[[], torch.Tensor]],
@@ -304,7 +306,7 @@ class PiecewiseHessianOperator:
             self.batch_gradient_norms.append(float(flat.double().norm()))
             losses.append(loss)
             if self._kept is not None:
-                self._kept.append(list(grads))  # type: ignore[arg-type]
+                self._kept.append(list(grads))
         self._first_loss = math.nan
         self.loss = float(sum(w * v for w, v in zip(self.weights, losses, strict=True)))
         self.batch_losses = losses
@@ -369,9 +371,10 @@ class PiecewiseHessianOperator:
         active = self._active(grads)
         if not active:
             return [None] * len(self.params)
+        outputs = [g for j in active if (g := grads[j]) is not None]  # all of them: `_active` checked
         return list(
             torch.autograd.grad(
-                [grads[j] for j in active],  # type: ignore[misc]
+                outputs,
                 self.params,
                 grad_outputs=[pieces[j] for j in active],
                 retain_graph=retain,
@@ -390,8 +393,9 @@ class PiecewiseHessianOperator:
                 weighted: list[torch.Tensor] = []
                 for weight, batch in zip(self.weights, self._kept, strict=True):
                     for j in self._active(batch):
-                        grads.append(batch[j])  # type: ignore[arg-type]
-                        weighted.append(pieces[j] * weight)
+                        if (g := batch[j]) is not None:  # always: `_active` keeps only these
+                            grads.append(g)
+                            weighted.append(pieces[j] * weight)
                 if not grads:
                     return torch.zeros(self.dim, dtype=self.dtype, device=self.device)
                 products = torch.autograd.grad(
@@ -400,8 +404,8 @@ class PiecewiseHessianOperator:
                 return self._flat(products)
             out = torch.zeros(self.dim, dtype=self.dtype, device=self.device)
             for i in range(self.batches):
-                grads, _ = self._piece_gradient(i, create_graph=True)
-                out += self.weights[i] * self._flat(self._product(grads, pieces, retain=False))
+                batch_grads, _ = self._piece_gradient(i, create_graph=True)
+                out += self.weights[i] * self._flat(self._product(batch_grads, pieces, retain=False))
             return out
         except RuntimeError as exc:
             raise self._error(exc, "computing a Hessian-vector product") from None
@@ -568,6 +572,7 @@ def lanczos(
     question is answered; a reason string stops the run there (`stopped_because == "settled"`), so a
     decision costs only the products it needs. `start`: the start vector (random when None).
     """
+    # hvp is typed as a plain callable; every operator passed in also carries dim, device and dtype
     dim: int = hvp.dim  # type: ignore[attr-defined]
     device: torch.device = hvp.device  # type: ignore[attr-defined]
     steps = max(1, min(max_iter, dim))

@@ -408,7 +408,7 @@ def _length(data: Any) -> int | None:
         if isinstance(data, (tuple, list)) and len(data) == 2:
             return len(data[0])
         if isinstance(data, DataLoader):
-            return len(data.dataset)  # type: ignore[arg-type]
+            return len(data.dataset)  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
         return len(data)
     except TypeError:
         return None
@@ -441,7 +441,7 @@ def _spectrum(
     settled: SettledTest | None = None,
 ) -> _Spectrum:
     if operator.dim <= exact_limit:
-        exact = exact_spectrum(operator, progress=progress, should_stop=should_stop, probe=probe)  # type: ignore[arg-type]
+        exact = exact_spectrum(operator, progress=progress, should_stop=should_stop, probe=probe)  # type: ignore[arg-type]  # the piecewise operator has the same interface
         return _Spectrum(
             exact.lambda_max,
             exact.lambda_min,

@@ -8,6 +8,7 @@ started at), so the same rules hold for a cross-entropy of 2.3 and an MSE of 5,0
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -140,7 +141,9 @@ def divergence(history: History, train: Series, scale: float, hidden: np.ndarray
         last = int(np.flatnonzero(bad)[-1])
         later = values[last + 1 :]
         recovered = bool(np.any(np.isfinite(later)))
-        kind = "hidden_nan" if not nonfinite.any() else "nan" if np.isnan(values[nonfinite]).any() else "inf"
+        kind: Literal["hidden_nan", "nan", "inf"] = (
+            "hidden_nan" if not nonfinite.any() else "nan" if np.isnan(values[nonfinite]).any() else "inf"
+        )
         what = {
             "hidden_nan": "logged as loss 0.0 with a NaN gradient norm or NaN evaluation loss (the Hugging Face Trainer's NaN signature)",
             "nan": "NaN",
@@ -150,7 +153,7 @@ def divergence(history: History, train: Series, scale: float, hidden: np.ndarray
         tail = "training went on with finite losses afterwards" if recovered else "it never recovered"
         return Divergence(
             status="diverged",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             step=float(steps[first]),
             nonfinite_points=int(nonfinite.sum()),
             hidden_nan_points=int(hidden.sum()),

@@ -9,6 +9,7 @@ the GL_alpha criterion stops at the first evaluation with GL > alpha.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -143,6 +144,7 @@ def metric_check(history: History, loss: Series, best_step: float, final_step: f
     better = "higher" if metric.higher_is_better else "lower"
     # the error's own change: negative when it fell (the metric improved), positive when it grew
     change = f"{metric.name} went from {at_best[-1]:.4g} to {at_end[-1]:.4g} ({better} is better; error {-reduction:+.0%} relative)"
+    verdict: Literal["overconfidence", "metric_flat", "metric_worse"]
     if reduction >= METRIC_CHANGE:
         verdict, text = (
             "overconfidence",
@@ -157,7 +159,7 @@ def metric_check(history: History, loss: Series, best_step: float, final_step: f
         at_best_loss=at_best[-1],
         final=at_end[-1],
         error_reduction=reduction,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         explanation=text,
     )
 

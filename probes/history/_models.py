@@ -37,7 +37,7 @@ class Series(BaseModel):
     @field_validator("values", "epochs", mode="before")
     @classmethod
     def _none_is_nan(cls, v: object) -> object:
-        return _nan_for_none(v) if isinstance(v, list) else v  # type: ignore[arg-type]
+        return _nan_for_none(v) if isinstance(v, list) else v
 
 
 class History(BaseModel):

@@ -66,8 +66,8 @@ _CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy", "
 def _loss_of(compile_config: object) -> tuple[str, dict[str, Any]]:
     loss = compile_config.get("loss") if isinstance(compile_config, dict) else None
     if isinstance(loss, dict):
-        config = loss.get("config") if isinstance(loss.get("config"), dict) else {}
-        return str(loss.get("class_name", "")), config
+        config = loss.get("config")
+        return str(loss.get("class_name", "")), config if isinstance(config, dict) else {}
     return str(loss or ""), {}
 
 

@@ -237,7 +237,7 @@ def sharpness(
             target = (
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
             )
-            result = lanczos(target, max_iter=max_hvp, tol=tolerance, seed=seed, min_iter=3)  # type: ignore[arg-type]
+            result = lanczos(target, max_iter=max_hvp, tol=tolerance, seed=seed, min_iter=3)
         finally:
             operator.release()
     return judged(

@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 
 from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
 from probes.history._heldout import TrainLevels
+from probes.history._models import Role, Split  # one home: the history's own curve roles and splits
 from probes.live._alerts import Alert
 from rules.thresholds import LOSS_LARGE_FRACTION
-
-Role = str  # "loss" | "metric" | "grad_norm" | "learning_rate" (probes.history.Role)
-Split = str  # "train" | "val" | "test"
 
 
 @dataclass
@@ -175,8 +173,8 @@ class LiveHistory:
         series = [
             Series(
                 name=name,
-                role=c.role,  # type: ignore[arg-type]
-                split=c.split,  # type: ignore[arg-type]
+                role=c.role,
+                split=c.split,
                 x="step",
                 steps=list(c.steps),
                 values=list(c.values),

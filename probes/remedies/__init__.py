@@ -7,7 +7,15 @@ Imported lazily: `probes.remedies.result` (pydantic only) can be used without to
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers and editors (`__getattr__` would make them Any);
+    # `X as X`: a re-export (`__all__` is computed, so linters cannot see it)
+    from probes.remedies.result import Losses as Losses
+    from probes.remedies.result import RemedyReport as RemedyReport
+    from probes.remedies.result import RemedyResult as RemedyResult
+    from probes.remedies.run import remedies_probe as remedies_probe
+    from probes.remedies.run import try_remedies as try_remedies
 
 _EXPORTS = {
     "RemedyReport": "probes.remedies.result",

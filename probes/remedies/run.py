@@ -25,7 +25,7 @@ from torch.utils.data import Subset
 from probes.base import ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress
 from probes.context import ProbeContext
 from probes.remedies.plan import ADVICE, ESTIMATES, JUDGED_ON, TITLES, TRIED
-from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult
+from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult, Status
 from probes.remedies.trial import (
     DIVERGED_FACTOR,
     TRACK_SAMPLES,
@@ -89,7 +89,7 @@ class Remedies:
         if self.metric != "val" or setup.val is not None:
             return setup.train, setup.val
         try:
-            n = len(as_dataset(setup.train))  # type: ignore[arg-type]
+            n = len(as_dataset(setup.train))  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
         except TypeError as exc:
             raise ProbeError("cannot hold out a validation split: the training data has no length") from exc
         held = max(1, round(HOLDOUT_FRACTION * n))
@@ -269,13 +269,13 @@ class Remedies:
             data=extra or {},
         )
 
-    def skipped(self, rid: str, note: str, status: str = "skipped") -> RemedyResult:
+    def skipped(self, rid: str, note: str, status: Status = "skipped") -> RemedyResult:
         return RemedyResult(
             id=rid,
             title=TITLES.get(rid, rid),
             status=status,
             before=self.baseline().losses,
-            note=note,  # type: ignore[arg-type]
+            note=note,
         )
 
     def user_optimizer(self) -> torch.optim.Optimizer | None:
@@ -714,7 +714,7 @@ def weight_decay(r: Remedies) -> list[RemedyResult]:
 
 
 def learning_curve(r: Remedies) -> list[RemedyResult]:
-    n = len(as_dataset(r.fit))  # type: ignore[arg-type]
+    n = len(as_dataset(r.fit))  # type: ignore[arg-type]  # torch types Dataset without __len__; these are sized (as_dataset checks)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(r.setup.seed + 7))
     points: list[tuple[float, float]] = []
     seconds = 0.0
@@ -889,7 +889,8 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
     ids = list(dict.fromkeys(rid for f in findings for rid in TRIED[f]))
     addressed = {rid: [f for f in findings if rid in TRIED[f]] for rid in ids}
     results: list[RemedyResult] = []
-    margin, noise = 0.0, {}
+    margin = 0.0
+    noise: dict[str, Any] = {}
     if ids:
         ctx.progress(
             ProbeProgress(probe="remedies", done=0, total=len(ids) + 1, message="your recipe, two seeds")

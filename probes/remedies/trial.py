@@ -130,7 +130,7 @@ def run_trial(
             raise ProbeCancelled("remedies")
         if v.absolute_lr_at is not None or v.lr_at is not None:
             for group, base in zip(opt.param_groups, base_lrs, strict=True):
-                group["lr"] = v.absolute_lr_at(step) if v.absolute_lr_at else base * v.lr_at(step)  # type: ignore[misc]
+                group["lr"] = v.absolute_lr_at(step) if v.absolute_lr_at else base * v.lr_at(step)  # type: ignore[misc]  # lr_at is set whenever absolute_lr_at is not (the test above)
         run.lrs.append(float(opt.param_groups[0].get("lr", 0.0)))
         xb, yb = next(stream)
         xb, yb = xb.to(device), yb.to(device)

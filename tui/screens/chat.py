@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input
+from textual.widgets import Button, Footer, Header, Input, Label
 
 from assistant.errors import TraindocError
 from assistant.models import QuestionPublic, Report
@@ -44,7 +44,7 @@ from tui.transcript import (
     question_text,
     withdrawn_findings,
 )
-from tui.widgets.chat_message import ChatMessage
+from tui.widgets.chat_message import ChatMessage, Role
 from tui.widgets.finding_card import FindingCard
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
@@ -192,7 +192,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             busy=self.busy,
         )
         if self.report is not None and current is None:
-            bar.query_one("#question-label").update(
+            bar.query_one("#question-label", Label).update(
                 "Diagnosis complete — [b]e[/] export · [b]c[/] change an answer · [b]ctrl+n[/] new session"
             )
         suggestion = self.remembered.get(current.id) if current else None
@@ -280,7 +280,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             )
         if entry.kind == "summary":
             return ChatMessage(entry.markdown, role="assistant", id="summary")
-        role = "user" if entry.kind == "user" else "note" if entry.kind == "note" else "assistant"
+        role: Role = "user" if entry.kind == "user" else "note" if entry.kind == "note" else "assistant"
         return ChatMessage(entry.markdown, role=role, question=entry.question, id=safe)
 
     def _failure_widget(self, markdown: str) -> ChatMessage:
@@ -296,9 +296,9 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         transcript.anchor()
         self._refresh_controls()
 
-    async def aside(self, markdown: str, role: str = "assistant") -> None:
+    async def aside(self, markdown: str, role: Role = "assistant") -> None:
         """A message that lasts until the report next changes (help text, what was understood)."""
-        widget = ChatMessage(markdown, role=role, aside=True)  # type: ignore[arg-type]
+        widget = ChatMessage(markdown, role=role, aside=True)
         self.asides.append(widget)
         transcript = self.query_one("#transcript", VerticalScroll)
         await transcript.mount(widget)

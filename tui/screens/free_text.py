@@ -5,8 +5,6 @@ A mixin of `ChatScreen` (it uses the screen's state: the report, the known numbe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import work
 from textual.message import Message
 from textual.widgets import Input
@@ -15,18 +13,12 @@ from assistant.errors import TraindocError
 from assistant.models import Report
 from tui.answer_parsing import Claim, display_value, understand
 from tui.conversation import ClaimsResult
+from tui.screens.chat_host import ChatMixinBase
 from tui.screens.confirm import ConfirmScreen
 from tui.transcript import history_needs, question_text
 
-if TYPE_CHECKING:
-    from tui.screens.chat import ChatScreen
 
-    _Base = ChatScreen
-else:
-    _Base = object
-
-
-class FreeText(_Base):
+class FreeText(ChatMixinBase):
     class ClaimsSent(Message):
         def __init__(self, result: ClaimsResult) -> None:
             super().__init__()
@@ -53,6 +45,7 @@ class FreeText(_Base):
             self.action_measure()
             return
         if understood.intent == "help":
+            # the app is typed App[Any]; TraindocApp defines action_help (tui.app imports this screen)
             self.app.action_help()  # type: ignore[attr-defined]
             return
         self.known = self.known.merged(understood.measurements)

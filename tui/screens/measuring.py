@@ -7,7 +7,7 @@ A mixin of `ChatScreen` (it uses the screen's state: the conversation, `show`, `
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import work
 from textual.message import Message
@@ -20,20 +20,14 @@ from probes.remedies.result import RemedyReport
 from tui import session_store
 from tui.failures import probe_failed_markdown
 from tui.live import run_curves
+from tui.screens.chat_host import ChatMixinBase
 from tui.screens.probe_options import ProbeOptionsScreen
 from tui.screens.remedies import RemediesScreen
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
 
-if TYPE_CHECKING:
-    from tui.screens.chat import ChatScreen
 
-    _Base = ChatScreen
-else:
-    _Base = object
-
-
-class Measuring(_Base):
+class Measuring(ChatMixinBase):
     class ProbeStarted(Message):
         def __init__(self, job: ProbeJob) -> None:
             super().__init__()
@@ -136,8 +130,8 @@ class Measuring(_Base):
             return None
         findings = [f for f in self.report.findings if f.kind in ("diagnosis", "warning")]
         diagnoses = [f for f in findings if f.kind == "diagnosis"]
-        chosen = (diagnoses or findings or [None])[-1]
-        return chosen.id if chosen is not None else None
+        chosen = diagnoses or findings
+        return chosen[-1].id if chosen else None
 
     def start_probe(self, probe: str, options: dict[str, Any] | None = None) -> None:
         if self.job is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from assistant.models import Evidence
 
@@ -170,7 +170,7 @@ def _pm(error: float | None, *, percent: bool = False) -> str:
     return f" ± {error:.1%}" if percent else f" ± {fmt_number(error)}"
 
 
-def _is_spectrum(value: Any) -> bool:
+def _is_spectrum(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return (
         isinstance(value, Mapping)
         and _is_numbers(value.get("grid"))
@@ -192,8 +192,10 @@ def spectrum(data: Mapping[str, Any]) -> Spectrum | None:
     peak = max((y for _, y in pairs), default=0.0)
     if peak <= 0:
         return None
-    trace = raw.get("trace") if isinstance(raw.get("trace"), Mapping) else {}
-    negative = raw.get("negative_share") if isinstance(raw.get("negative_share"), Mapping) else {}
+    trace: Mapping[str, Any] = raw["trace"] if isinstance(raw.get("trace"), Mapping) else {}
+    negative: Mapping[str, Any] = (
+        raw["negative_share"] if isinstance(raw.get("negative_share"), Mapping) else {}
+    )
     bounds = negative.get("range")
     return Spectrum(
         points=[(x, max(y, peak * DENSITY_FLOOR)) for x, y in pairs],
@@ -202,7 +204,7 @@ def spectrum(data: Mapping[str, Any]) -> Spectrum | None:
         negative=_finite(negative.get("estimate")),
         negative_error=_finite(negative.get("std_error")),
         negative_range=(float(bounds[0]), float(bounds[1]))
-        if _is_numbers(bounds) and len(bounds) == 2 and None not in bounds
+        if isinstance(bounds, list) and _is_numbers(bounds) and len(bounds) == 2 and None not in bounds
         else None,
     )
 

@@ -45,7 +45,9 @@ def error_body(status: int, message: str, field: str | None, code: str | None = 
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]  (probe errors too)
+    # Starlette types a handler as taking any Exception (it dispatches by class), hence the ignores;
+    # the one root covers the probe errors too
+    app.add_exception_handler(TraindocError, _traindoc)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal)

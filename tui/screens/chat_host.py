@@ -20,7 +20,7 @@ from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
 from probes.remedies.result import RemedyReport
 from tui.conversation import Conversation
-from tui.freetext import Claim, Measurements
+from tui.answer_parsing import Claim, UserNumbers
 from tui.widgets.chat_message import Role
 
 
@@ -30,7 +30,7 @@ class ChatHost(Protocol):
     conversation: Conversation
     report: Report | None
     session: SessionPublic | None
-    known: Measurements
+    known: UserNumbers
     remembered: dict[str, Claim]
     job: ProbeJob | None
     seen: dict[str, dict[str, list[tuple[float, float]]]]
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
         """
 
         job: ProbeJob | None
-        known: Measurements
+        known: UserNumbers
         following: threading.Event
         busy: reactive[bool] = reactive(False)
 

@@ -114,22 +114,31 @@ def _loader_batches(loader: DataLoader, samples: int | None) -> Iterator[Batch]:
 
 
 @contextmanager
+def modes_and_buffers_kept(model: nn.Module | None, mode: str) -> Iterator[None]:
+    """Put the model in `mode` ("train" or "eval") and give back every module's mode and every buffer
+    (batch-norm running statistics) afterwards, whatever happened inside. One home: the curvature
+    probe and the live watch both measure a model they must leave as they found it."""
+    flags = [(m, m.training) for m in model.modules()] if model is not None else []
+    buffers = [(b, b.detach().clone()) for b in model.buffers()] if model is not None else []
+    try:
+        if model is not None:
+            model.train(mode == "train")
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        for module, flag in flags:
+            module.training = flag
+
+
+@contextmanager
 def measuring(model: nn.Module, mode: str, device: torch.device) -> Iterator[None]:
     """Put the model in `mode` and give back its modes, buffers (batch-norm running statistics) and
     the global random state afterwards: a measurement must not change the model it measures."""
-    flags = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        model.train(mode == "train")
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for buffer, saved in buffers:
-                    buffer.copy_(saved)
-            for module, flag in flags:
-                module.training = flag
+    with torch.random.fork_rng(devices=devices), modes_and_buffers_kept(model, mode):
+        yield
 
 
 def batch_loss(

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from probes.base import ProbeError
+from probes.curvature.measure import modes_and_buffers_kept
 from probes.curvature_report import Classification, classify
 from probes.hessian import HessianOperator, LanczosResult, lanczos
 from probes.stability import StepRule, stability_check
@@ -48,19 +49,10 @@ def isolated(model: nn.Module | None, mode: str = "eval") -> Iterator[None]:
     np_state = np.random.get_state()
     cpu_state = torch.get_rng_state()
     cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    flags = [(m, m.training) for m in model.modules()] if model is not None else []
-    buffers = [(b, b.detach().clone()) for b in model.buffers()] if model is not None else []
     try:
-        if model is not None:
-            model.train(mode == "train")
-        with torch.enable_grad():
+        with modes_and_buffers_kept(model, mode), torch.enable_grad():
             yield
     finally:
-        with torch.no_grad():
-            for buffer, saved in buffers:
-                buffer.copy_(saved)
-        for module, flag in flags:
-            module.training = flag
         random.setstate(py_state)
         np.random.set_state(np_state)
         torch.set_rng_state(cpu_state)

@@ -317,6 +317,10 @@ def test_openapi_describes_every_route_and_body(http: httpx.Client) -> None:
         ("POST", "/sessions/{session_id}/undo"),
         ("POST", "/sessions/{session_id}/history"),
         ("POST", "/sessions/{session_id}/outcomes"),
+        ("GET", "/sessions/{session_id}/curves"),  # the TUI's live curves (issue 15)
+        ("PUT", "/sessions/{session_id}/curves"),
+        ("GET", "/sessions/{session_id}/points"),  # a watched run's streamed points (issue 16)
+        ("POST", "/sessions/{session_id}/points"),
         ("POST", "/sessions/{session_id}/jobs"),
         ("GET", "/sessions/{session_id}/jobs"),
         ("GET", "/jobs/{job_id}"),

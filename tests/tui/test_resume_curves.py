@@ -37,7 +37,12 @@ def optimization_issue(client: TraindocClient) -> str:
         probe="depth",
         answers={"deeper_model_worse": "yes"},
         summary="depth 10 trains worse than depth 1",
-        data={"ladder": [{"depth": 1, "mean": 0.06}, {"depth": 10, "mean": 2.26}]},
+        # the keys a depth outcome always carries (probes/results.py DepthResult checks them)
+        data={
+            "ladder": [{"depth": 1, "mean": 0.06}, {"depth": 10, "mean": 2.26}],
+            "table": ["depth | mean", "1 | 0.06", "10 | 2.26"],
+            "seeds": 2,
+        },
     )
     client.apply_outcome(sid, outcome)
     return sid

@@ -27,7 +27,38 @@ def _small_int(text: str) -> int:
     return int(text)
 
 
+MAX_DEPTH = 32  # an answers file is flat; deeper nesting is refused before parsing
+
+
+def _too_deep(text: str) -> bool:
+    """Nesting deeper than MAX_DEPTH, brackets inside strings not counted. Checked by hand because the
+    parser's own limit differs between Pythons (3.11 raises RecursionError at ~1,000 levels, 3.13
+    parses 5,000): the refusal must be the same everywhere."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def parse_answers(text: str, origin: str = "answers") -> dict[str, str]:
+    if _too_deep(text):
+        raise InputError(f"{origin} is nested too deeply: it must be a flat JSON object")
     try:
         data = json.loads(text, object_pairs_hook=_pairs, parse_int=_small_int)
     except RecursionError:  # 5,000-deep nesting: Python's parser recurses per level

@@ -222,6 +222,7 @@ class Store:
 
     def open(self) -> Store:
         self._check_place()
+        conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
             self._check_integrity(conn)
@@ -238,12 +239,20 @@ class Store:
                     "WHERE status IN ('queued', 'running')",
                     (stamp,),
                 )
-        except sqlite3.DatabaseError as exc:
-            if "not a database" in str(exc) or "malformed" in str(exc):
-                raise StoreError(self._damaged(str(exc))) from None
-            raise StoreError(f"cannot open the session database {self.path}: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot open the session database {self.path}: {exc.strerror or exc}") from None
+        except BaseException as exc:
+            # a database that cannot be opened leaves no connection behind (Python 3.13 warns about
+            # every unclosed one, and a server that retries must not pile them up)
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                if "not a database" in str(exc) or "malformed" in str(exc):
+                    raise StoreError(self._damaged(str(exc))) from None
+                raise StoreError(f"cannot open the session database {self.path}: {exc}") from None
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"cannot open the session database {self.path}: {exc.strerror or exc}"
+                ) from None
+            raise
         self._write_conn = conn
         self._reader = self._connect()
         self._writer = threading.Thread(target=self._write_loop, name="traindoc-store-writer", daemon=True)

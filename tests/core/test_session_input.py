@@ -100,3 +100,18 @@ def test_dialogue_emits_withdrawn_findings_on_change() -> None:
     assert ("finding_withdrawn", "overfitting") in kinds
     asked = [e.question.id for e in events if e.event == "question"]
     assert asked == ["deeper_model_worse"]
+
+
+def test_answers_nesting_is_refused_the_same_way_on_every_python() -> None:
+    """3.11's parser gives up at ~1,000 levels, 3.13's parses 5,000: the depth is checked by hand
+    (MAX_DEPTH = 32). Brackets inside strings do not count; exactly MAX_DEPTH levels reach the
+    parser and get the shape message instead."""
+    from assistant.answers_file import MAX_DEPTH, parse_answers
+    from assistant.errors import InputError
+
+    with pytest.raises(InputError, match="nested too deeply"):
+        parse_answers("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    with pytest.raises(InputError, match="must be a JSON object"):
+        parse_answers("[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    with pytest.raises(InputError, match="must be one of"):
+        parse_answers('{"train_loss_large": "' + "[" * 100 + '"}')  # not nesting: a string

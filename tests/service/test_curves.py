@@ -7,6 +7,7 @@ before the table existed are checked on the file itself.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def test_curves_survive_a_restart_and_go_with_the_session(tmp_path: Path) -> Non
             client.close()
     finally:
         srv.stop()
-    with sqlite3.connect(db) as conn:  # ON DELETE CASCADE: the row went with the session
+    with (
+        contextlib.closing(sqlite3.connect(db)) as conn,
+        conn,
+    ):  # ON DELETE CASCADE: the row went with the session
         assert conn.execute("SELECT COUNT(*) FROM session_curves").fetchone()[0] == 0
 
 
@@ -101,7 +105,7 @@ def test_a_database_from_before_the_curves_is_upgraded(tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 1")
     conn.execute("COMMIT")
     conn.close()
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     client = TraindocClient.embedded(db_path=str(db))
     try:

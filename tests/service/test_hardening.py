@@ -8,6 +8,7 @@ it knows is stuck in C code. Hostile connections are tens here; benchmarks/load_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -298,7 +299,7 @@ def _filled_database(path: Path, sessions: int = 300) -> None:
 def test_a_damaged_database_is_refused_at_start_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "sessions.db"
     _filled_database(db)
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -321,7 +322,7 @@ def test_one_bad_row_is_isolated_to_its_session(spawn_server) -> None:
             == 200
         )
     srv.stop()
-    with sqlite3.connect(srv.db) as conn:  # what a bug or a bit flip leaves: a row that is not an input
+    with contextlib.closing(sqlite3.connect(srv.db)) as conn, conn:  # what a bug or a bit flip leaves: a row that is not an input
         conn.execute("INSERT INTO inputs (session_id, seq, body) VALUES (?, 0, '{\"type\": 17')", (bad,))
         conn.execute("UPDATE sessions SET created_at = 'yesterday' WHERE id = ?", (bad,))
     srv.start()

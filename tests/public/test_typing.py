@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def _line(text: str) -> int:
 def test_mypy_sees_the_setup_fields_through_the_lazy_exports(tmp_path: Path) -> None:
     if importlib.util.find_spec("mypy") is None:
         pytest.skip("mypy is not installed (pip install -e '.[dev]')")
-    snippet = tmp_path / "snippet.py"
+    # a new module name each run: mypy's cache is keyed by module name, and a cached module of the same
+    # name and content would be reported under the path of the run that cached it
+    snippet = tmp_path / f"typing_snippet_{uuid.uuid4().hex}.py"
     snippet.write_text(SNIPPET)
     # run from the repository: its [tool.mypy] (pydantic plugin) and its cache apply
     done = subprocess.run(

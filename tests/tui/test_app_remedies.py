@@ -66,6 +66,8 @@ async def test_try_it_on_the_saddle_card_measures_the_escape(
         escape_title = escape.title
         assert escape.status == "helps" and escape.after.train == pytest.approx(0.0, abs=1e-6)
         assert not rr.nothing_helps and rr.best
+        # the screen composes its plot after it is pushed: wait for it (a loaded machine lags)
+        await wait_for(pilot, lambda: bool(app.screen.query("#remedies-plot")), what="the before/after plot")
         plot = app.screen.query_one("#remedies-plot", CurvePlot)
         assert "before (your setup)" in plot.curves and "escape_step" in plot.curves
         await pilot.press("escape")

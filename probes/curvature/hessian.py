@@ -14,7 +14,7 @@ Never Gauss-Newton or Fisher: both are positive semi-definite and can never show
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -412,28 +412,18 @@ class PiecewiseHessianOperator:
 
     def per_batch(self, vector: torch.Tensor) -> list[torch.Tensor]:
         """H_b @ vector for every batch b on its own (its own mean loss); counts as one product."""
-        self.hvp_count += 1
-        pieces = unflatten(vector.to(device=self.device, dtype=self.dtype), self.params)
-        out = []
-        try:
-            for i in range(self.batches):
-                if self._kept is not None:
-                    products = self._product(self._kept[i], pieces, retain=True)
-                else:
-                    grads, _ = self._piece_gradient(i, create_graph=True)
-                    products = self._product(grads, pieces, retain=False)
-                out.append(self._flat(products))
-        except RuntimeError as exc:
-            raise self._error(exc, "computing a Hessian-vector product") from None
-        return out
+        return list(self._batch_products(vector))
 
     def per_batch_quotients(self, vector: torch.Tensor) -> list[float]:
         """vector^T H_b vector for every batch b on its own, one batch's product alive at a time (a
         list of products would grow with the batches: 43 MiB each on an 11M model); one product."""
+        u = vector.detach().to(device=self.device).double()
+        return [float(u @ product.double()) for product in self._batch_products(vector)]
+
+    def _batch_products(self, vector: torch.Tensor) -> Iterator[torch.Tensor]:
+        """H_b @ vector for each batch in turn (flat), yielded one at a time; one product in all."""
         self.hvp_count += 1
-        u = vector.detach().to(device=self.device)
-        pieces = unflatten(u.to(dtype=self.dtype), self.params)
-        out = []
+        pieces = unflatten(vector.detach().to(device=self.device, dtype=self.dtype), self.params)
         try:
             for i in range(self.batches):
                 if self._kept is not None:
@@ -441,10 +431,9 @@ class PiecewiseHessianOperator:
                 else:
                     grads, _ = self._piece_gradient(i, create_graph=True)
                     products = self._product(grads, pieces, retain=False)
-                out.append(float(u.double() @ self._flat(products).double()))
+                yield self._flat(products)
         except RuntimeError as exc:
             raise self._error(exc, "computing a Hessian-vector product") from None
-        return out
 
     def _flat(self, products: Sequence[torch.Tensor | None]) -> torch.Tensor:
         return flatten(

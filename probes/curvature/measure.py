@@ -263,6 +263,7 @@ def measure_curvature(
                     max_hvp=max_hvp,
                     tolerance=tolerance,
                     seed=seed,
+                    progress=progress,
                     should_stop=should_stop,
                     probe=probe,
                 )
@@ -277,6 +278,7 @@ def measure_curvature(
                     steps=min(30, operator.dim),
                     zero_tolerance=tau,
                     seed=seed,
+                    progress=progress,
                     should_stop=should_stop,
                     probe=probe,
                 )

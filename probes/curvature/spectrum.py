@@ -19,8 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from probes.base import ProgressCallback, StopCheck, never_stop, no_progress
+from probes.base import ProbeProgress, ProgressCallback, StopCheck, never_stop, no_progress
 from probes.curvature.hessian import _distribution_bounds, lanczos
+
+
+def _labelled(progress: ProgressCallback, label: str) -> ProgressCallback:
+    """The callback with `label` before each message: each layer's and each probe vector's Lanczos
+    run counts its own products, and without the label the bar would seem to start over."""
+
+    def report(update: ProbeProgress) -> None:
+        progress(update.model_copy(update={"message": f"{label}: {update.message}"}))
+
+    return report
 
 
 class BlockOperator:
@@ -67,14 +77,15 @@ def per_layer(
 ) -> list[dict[str, Any]]:
     """lambda_max and lambda_min of every layer's own Hessian block, with the products each took."""
     out = []
-    for layer, start, stop in layer_blocks(operator.names, operator.params):
+    blocks = layer_blocks(operator.names, operator.params)
+    for i, (layer, start, stop) in enumerate(blocks, 1):
         block = BlockOperator(operator, start, stop)
         run = lanczos(
             block,
             max_iter=max_hvp,
             tol=tolerance,
             seed=seed,
-            progress=progress,
+            progress=_labelled(progress, f"layer {layer} ({i}/{len(blocks)})"),
             should_stop=should_stop,
             probe=probe,
         )
@@ -118,7 +129,7 @@ def spectral_density(
                 max_iter=steps,
                 tol=0.0,
                 start=z,
-                progress=progress,
+                progress=_labelled(progress, f"density vector {i + 1}/{vectors}"),
                 should_stop=should_stop,
                 probe=probe,
             )

@@ -100,3 +100,26 @@ def test_per_layer_and_density_report_their_progress_labelled() -> None:
     assert any(m.startswith("layer 0 (1/2): Lanczos") for m in messages)
     assert any(m.startswith("layer 2 (2/2): Lanczos") for m in messages)
     assert any(m.startswith("density vector 2/2: Lanczos") for m in messages)
+
+
+def test_per_layer_text_puts_negative_curvature_where_it_lives() -> None:
+    """A zero-initialised two-layer linear chain under MSE is a saddle whose negative curvature lives
+    only in the coupling of the two layers: with every weight 0, d2L/dW1^2 = 0 and d2L/dW2^2 = 0
+    (each layer's loss is flat while the other layer is zero), while the cross block is -2 E[x y]
+    != 0, so the whole Hessian has eigenvalues +-|cross|. The truth is checked here with
+    reference_hessian + eigvalsh before the report's text is read."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2, bias=False), nn.Linear(2, 1, bias=False))
+    for p in model.parameters():
+        nn.init.zeros_(p)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    loss = nn.MSELoss()
+    h = reference_hessian(model, loss, x, y)
+    assert torch.count_nonzero(h[:6, :6]) == 0 and torch.count_nonzero(h[6:, 6:]) == 0
+    assert float(torch.linalg.eigvalsh(h)[0]) < -0.1
+    m = measure_curvature(model, loss, (x, y), exact_limit=0, per_layer=True)
+    assert m.hessian_negative is True
+    text = next(rule for rule in m.rules if rule.startswith("per layer"))
+    assert "no layer's own block has a clearly negative eigenvalue" in text
+    assert "lies in the coupling between layers" in text

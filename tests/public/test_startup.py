@@ -1,5 +1,6 @@
 """Commands import only what they use (issue 19): help, schema and `diagnose --answers` never load torch,
-httpx, fastapi, uvicorn, textual or numpy; help loads no pydantic and no rule engine either.
+httpx, fastapi, uvicorn, textual or numpy; help and schema load no pydantic and no rule engine either
+(schema prints the shipped files of traindoc/schemas/, checked here against the models).
 
 Ground truth: `sys.modules` of the real command, run in a fresh interpreter. Times are not asserted
 (they go in benchmarks/bench_startup.py and the README); which modules load is what decides them.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.cli.schema import FILE_KINDS
 from tests.conftest import REPO
 
 HEAVY = ("torch", "numpy", "httpx", "fastapi", "starlette", "uvicorn", "textual", "rich", "durable")
@@ -61,18 +63,38 @@ def test_help_loads_no_heavy_module(args: list[str]) -> None:
     assert not modules & KNOWLEDGE_MODULES, modules
 
 
-def test_schema_loads_pydantic_only() -> None:
-    found = loaded("schema")
-    assert "pydantic" in found and not found & set(HEAVY), found
-
-
-def test_probe_result_schema_loads_no_probe() -> None:
-    """`schema --kind probes` describes every probe's result from pydantic models alone: no torch,
-    numpy or history reader (probes/results.py imports none of them)."""
-    modules = loaded_modules("schema", "--kind", "probes")
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_schema_loads_no_pydantic(kind: str) -> None:
+    """The report, message, event and probes schemas are printed from the shipped files
+    (traindoc/schemas/): no pydantic, no model, no probe result module."""
+    modules = loaded_modules("schema", "--kind", kind)
     found = {m.split(".")[0] for m in modules}
-    assert "pydantic" in found and not found & set(HEAVY), found
-    assert "probes.results" in modules and "probes.history" not in modules, modules
+    assert not found & {*HEAVY, "pydantic"}, found
+    assert "probes.results" not in modules and not modules & KNOWLEDGE_MODULES, modules
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_shipped_schema_is_what_the_models_generate(kind: str) -> None:
+    """The models are the one home of the schema, the file is derived: regenerated here from the
+    pydantic models (Report.model_json_schema() etc.), it must be the shipped file byte for byte.
+    When this fails after a model changed: `python -m assistant.cli.gen_schemas` and commit."""
+    from assistant.cli.gen_schemas import schema_text, shipped_text
+
+    assert shipped_text(kind) == schema_text(kind), (
+        f"traindoc/schemas/{kind}.json is stale: run python -m assistant.cli.gen_schemas and commit it"
+    )
+
+
+def test_schema_without_its_file_is_generated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An install that lost its package data still prints the right schema (from the models)."""
+    from assistant.cli import main, schema
+    from assistant.models import Report
+
+    monkeypatch.setattr(schema, "schema_file", lambda kind: str(tmp_path / f"{kind}.json"))
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == Report.model_json_schema()
 
 
 def test_report_commands_do_not_build_the_probe_result_models(tmp_path: Path) -> None:

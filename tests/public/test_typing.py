@@ -128,3 +128,6 @@ def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in PACKAGES:
         assert f"{package}/py.typed" in names, package
+    # and the JSON Schemas `traindoc schema` prints without pydantic (tests/public/test_startup.py)
+    for kind in ("report", "message", "event", "probes"):
+        assert f"traindoc/schemas/{kind}.json" in names, kind

@@ -11,7 +11,6 @@ changing a model (assistant/models.py, probes/results.py), run this and commit t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -59,6 +58,8 @@ assert tuple(GENERATORS) == FILE_KINDS, "every shipped kind has its generator"
 
 def schema_text(kind: str) -> str:
     """The exact text `traindoc schema --kind KIND` prints, generated from the models now."""
+    import json  # here: the CLI imports this module (for `register`) at every start
+
     return json.dumps(GENERATORS[kind](), indent=2) + "\n"
 
 

@@ -9,6 +9,7 @@ Ground truth: `sys.modules` of the real command, run in a fresh interpreter. Tim
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,15 +32,27 @@ print("\\nLOADED " + json.dumps(sorted(m for m in sys.modules if m.split(".")[0]
 """
 
 
-def loaded_modules(*args: str) -> set[str]:
+def run_probe(*args: str, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """The command's stdout and the modules it loaded, in a fresh interpreter."""
     code = PROBE.format(args=list(args), heavy=(*HEAVY, "pydantic", "rules", "probes"))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
-    line = proc.stdout.rsplit("LOADED ", 1)[-1]
-    return set(json.loads(line))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+    out, line = proc.stdout.rsplit("LOADED ", 1)
+    return out, set(json.loads(line))
 
 
-def loaded(*args: str) -> set[str]:
-    return {m.split(".")[0] for m in loaded_modules(*args)}
+def loaded_modules(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    return run_probe(*args, env=env)[1]
+
+
+def loaded(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    return {m.split(".")[0] for m in loaded_modules(*args, env=env)}
 
 
 # the knowledge base itself; `rules.judgements` (the probes' option defaults) is plain constants
@@ -111,3 +124,18 @@ def test_diagnose_answers_loads_the_engine_but_nothing_for_measuring(tmp_path: P
     found = loaded("diagnose", "--answers", str(answers), "--json")
     assert {"pydantic", "rules"} <= found
     assert not found & (set(HEAVY) - {"durable"}), found
+
+
+def test_the_python_engine_does_not_load_durable(tmp_path: Path) -> None:
+    """durable is imported when its engine is chosen: with TRAINDOC_ENGINE=python it never loads, and
+    the report is still built (the default engine stays durable-rules where it imports)."""
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"train_loss_large": "no", "test_loss_large": "no"}')
+    out, modules = run_probe(
+        "diagnose", "--answers", str(answers), "--json", env={"TRAINDOC_ENGINE": "python"}
+    )
+    found = {m.split(".")[0] for m in modules}
+    assert "pydantic" in found and "durable" not in found, found
+    report = json.loads(out)
+    # both losses small: the flowchart's last leaf, the model trains and generalizes (done)
+    assert report["engine"] == "python" and [f["id"] for f in report["findings"]] == ["healthy"], report

@@ -6,7 +6,7 @@ beside a bare `python -c pass` (what no command can go below). On a shared machi
 follows the load; CPU time much less so. The last column lists which heavy modules each command loads
 (the reason for its time), from `sys.modules`.
 
-    python benchmarks/bench_startup.py [--repeats 15] [--bytecode on|off|env]
+    python benchmarks/bench_startup.py [--repeats 15] [--bytecode on|off|env] [--venv DIR]
 
 --bytecode on (default) measures what a user's install does: Python's bytecode cache written (into a
 temporary PYTHONPYCACHEPREFIX, warmed by one run of each command) even where the environment sets
@@ -28,19 +28,18 @@ import tempfile
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
 HEAVY = ("pydantic", "durable", "rules", "httpx", "fastapi", "rich", "textual", "numpy", "torch")
 
 
-def commands(answers: Path) -> dict[str, list[str]]:
-    traindoc = str(BIN / "traindoc")
+def commands(answers: Path, python: str) -> dict[str, list[str]]:
+    traindoc = str(Path(python).parent / "traindoc")
     return {
-        "python -c pass (floor)": [sys.executable, "-c", "pass"],
-        "python -S -c pass (no site-packages .pth files)": [sys.executable, "-S", "-c", "pass"],
+        "python -c pass (floor)": [python, "-c", "pass"],
+        "python -S -c pass (no site-packages .pth files)": [python, "-S", "-c", "pass"],
         # pydantic loads its machinery on the first BaseModel: the floor of every command that reads
         # or writes a report
         "python: pydantic + one model (floor of schema, diagnose)": [
-            sys.executable,
+            python,
             "-c",
             "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int",
         ],
@@ -85,13 +84,16 @@ def measure(argv: list[str], env: dict[str, str], repeats: int) -> tuple[float, 
     return min(walls), statistics.median(walls), statistics.median(cpus)
 
 
-def loaded(args: list[str], env: dict[str, str]) -> list[str]:
+def loaded(python: str, args: list[str], env: dict[str, str]) -> list[str]:
     code = (
         "import sys\nfrom traindoc.__main__ import main\n"
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         f"print('\\nLOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout
+    # not from the repository: `python -c` puts the working directory first on sys.path
+    out = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+    ).stdout
     return eval(out.rsplit("LOADED", 1)[1])  # a list literal printed above
 
 
@@ -99,6 +101,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--bytecode", choices=("on", "off", "env"), default="on")
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        help="measure the traindoc installed in this venv (e.g. from the wheel, as a user has it) "
+        "instead of the one beside this Python",
+    )
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -111,15 +119,16 @@ def main() -> None:
         answers.write_text(json.dumps({"train_loss_large": "no", "test_loss_large": "no"}))
         load_before = os.getloadavg()[0]
         rows = []
-        for name, argv in commands(answers).items():
+        python = str(opts.venv / "bin" / "python") if opts.venv else sys.executable
+        for name, argv in commands(answers, python).items():
             fastest, median, cpu = measure(argv, env, opts.repeats)
             command, command_env = split_env(argv, env)
-            heavy = loaded(command[1:], command_env) if command[0].endswith("traindoc") else []
+            heavy = loaded(python, command[1:], command_env) if command[0].endswith("traindoc") else []
             rows.append((name, fastest, median, cpu, heavy))
         load_after = os.getloadavg()[0]
     print(
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} -> {load_after:.1f}, "
-        f"Python {sys.version.split()[0]}, {opts.repeats} runs each"
+        f"Python {sys.version.split()[0]}, {opts.repeats} runs each, {python}"
     )
     # without bytecode files every traindoc module is compiled from source at every start (~0.1 s of
     # CPU for diagnose): state it, it decides the figures

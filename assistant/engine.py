@@ -4,7 +4,8 @@ Two engines evaluate the same rule data from `rules/` behind one interface (`Flo
 - durable-rules 2.0.28 wherever it imports (Python 3.11, 3.12);
 - the pure-Python forward-chaining evaluator (assistant/evaluator.py) where it cannot (Python 3.13+:
   `PyEval_CallObject` is gone and `import durable` fails).
-The choice is made at import; TRAINDOC_ENGINE=durable|python forces one (tests compare the two).
+The choice is made when an engine is built (durable is imported then, not with this module);
+TRAINDOC_ENGINE=durable|python forces one (tests compare the two).
 
 Durable design (see docs/architecture.md for the defects this sidesteps):
 - One fixed ruleset compiled once from `rules.KNOWLEDGE`; never registered dynamically (that leaks).
@@ -65,17 +66,25 @@ _FAILED = (
     "please report it with the answers you gave"
 )
 
-try:  # Python 3.13+: the C extension calls PyEval_CallObject, which no longer exists
-    from durable import engine as durable_engine
-except Exception as _exc:  # ImportError, or an undefined-symbol error raised at load
-    durable_engine = None
-    _DURABLE_MISSING = f"{type(_exc).__name__}: {_exc}"
-else:
-    _DURABLE_MISSING = ""
+# durable is imported when its engine is first chosen, not with this module: TRAINDOC_ENGINE=python
+# never loads it (~0.03 s of CPU at start-up, docs/startup.md)
+_durable: list[Any] = []  # [the `durable.engine` module or None, why it is None]
+
+
+def _durable_engine() -> Any:
+    """durable's engine module, or None where it cannot be imported."""
+    if not _durable:
+        try:  # Python 3.13+: the C extension calls PyEval_CallObject, which no longer exists
+            from durable import engine
+        except Exception as exc:  # ImportError, or an undefined-symbol error raised at load
+            _durable.extend([None, f"{type(exc).__name__}: {exc}"])
+        else:
+            _durable.extend([engine, ""])
+    return _durable[0]
 
 
 def durable_available() -> bool:
-    return durable_engine is not None
+    return _durable_engine() is not None
 
 
 class _Backend(Protocol):
@@ -99,12 +108,13 @@ class DurableEvaluator:
     """The knowledge base compiled into one durable-rules ruleset."""
 
     def __init__(self, knowledge: Knowledge) -> None:
+        durable_engine = _durable_engine()
         if durable_engine is None:
-            raise EngineError(
-                f"durable-rules cannot be imported here ({_DURABLE_MISSING}); unset {ENGINE_ENV}"
-            )
+            raise EngineError(f"durable-rules cannot be imported here ({_durable[1]}); unset {ENGINE_ENV}")
 
-        class _QuietHost(durable_engine.Host):
+        host: Any = durable_engine.Host  # a module imported at run time: its class is Any to mypy
+
+        class _QuietHost(host):
             def _run(self) -> None:  # no dispatcher/timer threads: we use neither events nor timers
                 return None
 
@@ -176,7 +186,7 @@ def _choose(knowledge: Knowledge, engine: str | None) -> _Backend:
         raise EngineError(
             f"{ENGINE_ENV} must be durable or python (got {choice!r}); unset it to choose automatically"
         )
-    if choice == "python" or (choice == "auto" and durable_engine is None):
+    if choice == "python" or (choice == "auto" and not durable_available()):
         return PythonEvaluator(knowledge)
     return DurableEvaluator(knowledge)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 ORDER = 40
@@ -20,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         rows = [{"name": d.name, "summary": d.summary, "expected": list(d.expected)} for d in DEMOS.values()]
+        import json  # here, not at the top: `traindoc --help` does not need it
+
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0
     width = max(len(name) for name in DEMOS)

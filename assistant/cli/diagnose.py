@@ -9,7 +9,6 @@ traindoc diagnose --demo saddle_point               # a built-in demo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -114,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     if args.json and remedies is not None:
         payload = {**report.model_dump(mode="json"), "remedies": remedies.model_dump(mode="json")}
+        import json  # here, not at the top: `traindoc --help` does not need it
+
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     elif args.json:
         print_json(report)

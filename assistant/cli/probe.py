@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -57,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if quiet:
         return 0
     if args.json:
+        import json  # here, not at the top: `traindoc --help` does not need it
+
         from probes.results import outcome_json
 
         sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, default=str) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,8 @@ def test_version_has_one_home() -> None:
 def test_type_information_is_shipped() -> None:
     package = Path(traindoc.__file__).parent
     assert (package / "py.typed").is_file()
-    assert 'traindoc = ["py.typed"]' in (REPO / "pyproject.toml").read_text()
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in package_data["traindoc"]
 
 
 def test_import_is_light() -> None:

@@ -72,9 +72,21 @@ def shipped_text(kind: str) -> str | None:
         return None
 
 
+def version_text() -> str:
+    """traindoc/schemas/pydantic.json: the pydantic version the files were generated with; `traindoc
+    schema` prints the files only under that version (another may write a schema differently)."""
+    import pydantic
+
+    return '{"pydantic": "' + pydantic.VERSION + '"}\n'
+
+
 def stale_kinds() -> list[str]:
-    """The kinds whose shipped file differs from what the models generate now (or is missing)."""
-    return [kind for kind in FILE_KINDS if shipped_text(kind) != schema_text(kind)]
+    """The kinds whose shipped file differs from what the models generate now (or is missing), and
+    "pydantic" when the recorded version is not the installed one."""
+    stale = [kind for kind in FILE_KINDS if shipped_text(kind) != schema_text(kind)]
+    if shipped_text("pydantic") != version_text():
+        stale.append("pydantic")
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         path = schema_file(kind)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(schema_text(kind))
+            f.write(version_text() if kind == "pydantic" else schema_text(kind))
         sys.stdout.write(f"wrote {path}\n")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 ORDER = 90
@@ -25,6 +26,34 @@ def schema_file(kind: str) -> str:
     import traindoc  # light: its names are imported on first use
 
     return os.path.join(os.path.dirname(traindoc.__file__ or ""), "schemas", f"{kind}.json")
+
+
+def schema_file_version() -> str | None:
+    """The pydantic version the shipped files were generated with (traindoc/schemas/pydantic.json)."""
+    try:
+        with open(schema_file("pydantic"), encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    match = re.search(r'"pydantic":\s*"([^"]+)"', text)
+    return match.group(1) if match else None
+
+
+def installed_pydantic() -> str | None:
+    """The installed pydantic's version, read from its version.py without importing pydantic (a
+    pydantic release may write a schema differently: the shipped files are then not what the models
+    generate here, and the command generates instead)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pydantic")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        with open(os.path.join(os.path.dirname(spec.origin), "version.py"), encoding="utf-8") as f:
+            match = re.search(r"^VERSION = ['\"]([^'\"]+)['\"]", f.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return match.group(1) if match else None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,10 +78,15 @@ def run(args: argparse.Namespace) -> int:
         # the document is built from the routes alone: nothing is opened or served
         sys.stdout.write(json.dumps(create_app(build_settings()).openapi(), indent=2) + "\n")
         return 0
-    try:
-        with open(schema_file(args.kind), encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:  # an install without its package data: still the right answer, slower
+    text = None
+    version = schema_file_version()
+    if version is not None and version == installed_pydantic():
+        try:
+            with open(schema_file(args.kind), encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            pass
+    if text is None:  # no package data, or another pydantic: still the right answer, slower
         from assistant.cli.gen_schemas import schema_text
 
         text = schema_text(args.kind)

@@ -15,6 +15,13 @@ load generator shares the CPU with the server, and httpx's per-request overhead 
 Bounded: --users (default 200), --dialogues per user (default 20) and --duration (default 60 s);
 only 127.0.0.1.
 
+Besides latency, throughput, errors and lost answers, the figures say where the wall time went (Linux
+/proc): the server's event loop thread and its other threads, each as CPU used and time spent waiting
+for a CPU; the machine's busy, steal and idle shares; context switches and read/write system calls
+per request; the load average at the start and the end. A loop thread busy nearly all the time means
+the server's CPU is the limit; a large wait for a CPU means the machine is; neither, with fewer
+answers than offered, means a wait inside the server (docs/service.md, "What serialized the server").
+
 Hostile mode (--hostile N): N further connections, spread over --hostile-addresses loopback addresses
 (127.0.0.10, .11, ...: distinct clients as far as the server can tell), each doing one of: connect and
 send nothing; trickle a request head one byte a second; send a head announcing a body and never send

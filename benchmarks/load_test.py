@@ -15,6 +15,13 @@ load generator shares the CPU with the server, and httpx's per-request overhead 
 Bounded: --users (default 200), --dialogues per user (default 20) and --duration (default 60 s);
 only 127.0.0.1.
 
+Besides latency, throughput, errors and lost answers, the figures say where the wall time went (Linux
+/proc): the server's event loop thread and its other threads, each as CPU used and time spent waiting
+for a CPU; the machine's busy, steal and idle shares; context switches and read/write system calls
+per request; the load average at the start and the end. A loop thread busy nearly all the time means
+the server's CPU is the limit; a large wait for a CPU means the machine is; neither, with fewer
+answers than offered, means a wait inside the server (docs/service.md, "What serialized the server").
+
 Hostile mode (--hostile N): N further connections, spread over --hostile-addresses loopback addresses
 (127.0.0.10, .11, ...: distinct clients as far as the server can tell), each doing one of: connect and
 send nothing; trickle a request head one byte a second; send a head announcing a body and never send
@@ -262,6 +269,77 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def threads_sched(pid: int) -> dict[int, tuple[float, float, int, int]]:
+    """Per thread of a process: (CPU s, s spent runnable but waiting for a CPU, voluntary and
+    involuntary context switches), from /proc/PID/task/TID/{schedstat,status}. The waiting time is
+    what a busy machine costs the server, separate from what the server itself spends."""
+    out: dict[int, tuple[float, float, int, int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ran, waited, _ = (int(x) for x in (task / "schedstat").read_text().split())
+            status = dict(
+                line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line
+            )
+        except (OSError, ValueError):  # the thread ended meanwhile, or no schedstat in this kernel
+            continue
+        out[int(task.name)] = (
+            ran / 1e9,
+            waited / 1e9,
+            int(status.get("voluntary_ctxt_switches", 0)),
+            int(status.get("nonvoluntary_ctxt_switches", 0)),
+        )
+    return out
+
+
+def syscalls(pid: int) -> tuple[int, int]:
+    """(read, write) system calls of a process so far (/proc/PID/io: socket sends and receives count)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]), int(fields["syscw"])
+
+
+def machine_ticks() -> list[int]:
+    """The machine's CPU time so far by kind (/proc/stat, first line): user .. steal."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def sched_figures(
+    pid: int,
+    before: dict[int, tuple[float, float, int, int]],
+    after: dict[int, tuple[float, float, int, int]],
+    ticks: list[int],
+    requests: int,
+    elapsed: float,
+) -> dict[str, object]:
+    """Where the wall time went: the server's event loop thread (the main thread) and its other
+    threads (the store's writer above all), each as CPU used and time spent waiting for a CPU;
+    and the whole machine: busy (all processes), steal (the hypervisor gave the CPU to another
+    machine), idle. Context switches per request count the wake-ups a request costs."""
+
+    def delta(tid: int) -> tuple[float, ...]:
+        a, b = after.get(tid), before.get(tid, (0.0, 0.0, 0, 0))
+        return tuple(x - y for x, y in zip(a, b, strict=True)) if a else (0.0, 0.0, 0, 0)
+
+    loop = delta(pid)
+    others = [delta(t) for t in after if t != pid]
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
+    total = max(1, sum(ticks))
+    n = max(1, requests)
+    return {
+        "server_loop_cpu_s": round(loop[0], 2),
+        "server_loop_waited_for_cpu_s": round(loop[1], 2),
+        "server_other_threads_cpu_s": round(sum(t[0] for t in others), 2),
+        "server_other_threads_waited_for_cpu_s": round(sum(t[1] for t in others), 2),
+        "server_loop_busy_fraction": round(loop[0] / elapsed, 3),
+        "server_context_switches_per_request": round(
+            (loop[2] + loop[3] + sum(t[2] + t[3] for t in others)) / n, 2
+        ),
+        "server_involuntary_switches_per_request": round((loop[3] + sum(t[3] for t in others)) / n, 2),
+        "machine_busy_fraction": round((user + nice + system + irq + softirq) / total, 3),
+        "machine_steal_fraction": round(steal / total, 3),
+        "machine_idle_fraction": round((idle + iowait) / total, 3),
+    }
+
+
 def rss_kib(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -329,6 +407,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict:
+    load_at_start = os.getloadavg()[0]  # before our own processes add to it
     workdir = Path(tempfile.mkdtemp(prefix="traindoc-load-"))
     proc, port = start_server(
         workdir / "load.db", args.sync, workdir / "server.log", args.server_args.split(), args.profile
@@ -340,6 +419,9 @@ async def run(args: argparse.Namespace) -> dict:
         rng = random.Random(args.seed)
         interval = args.users / args.rate if args.rate else None  # seconds between one user's answers
         server_cpu = cpu_seconds(proc.pid)
+        sched_before, ticks_before = threads_sched(proc.pid), machine_ticks()
+        io_before = syscalls(proc.pid)
+        own_sched_before = threads_sched(os.getpid())
         own_cpu = time.process_time()
         started = time.perf_counter()
         stop_at = started + args.duration
@@ -368,6 +450,19 @@ async def run(args: argparse.Namespace) -> dict:
             task.cancel()
         await asyncio.gather(*attackers, return_exceptions=True)
         server_cpu = cpu_seconds(proc.pid) - server_cpu
+        requests = len(results.answer_latency) + len(results.other_latency)
+        reads, writes = (b - a for a, b in zip(io_before, syscalls(proc.pid), strict=True))
+        sched = sched_figures(
+            proc.pid,
+            sched_before,
+            threads_sched(proc.pid),
+            [b - a for a, b in zip(ticks_before, machine_ticks(), strict=True)],
+            requests,
+            elapsed,
+        )
+        own_waited = sum(t[1] for t in threads_sched(os.getpid()).values()) - sum(
+            t[1] for t in own_sched_before.values()
+        )
         own_cpu = time.process_time() - own_cpu
         loaded = rss_kib(proc.pid)
         lost = await verify(port, results.acknowledged)
@@ -397,6 +492,11 @@ async def run(args: argparse.Namespace) -> dict:
             server_cpu * 1000 / max(1, answers + len(results.other_latency)), 3
         ),
         "generator_cpu_s": round(own_cpu, 2),
+        "generator_waited_for_cpu_s": round(own_waited, 2),
+        **sched,
+        "server_read_syscalls_per_request": round(reads / max(1, requests), 2),
+        "server_write_syscalls_per_request": round(writes / max(1, requests), 2),
+        "load_average_1min_at_start": load_at_start,
         "load_average_1min": os.getloadavg()[0],
         "errors": len(results.errors),
         "error_samples": results.errors[:5],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from concurrent.futures import wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,49 @@ def test_a_failing_unit_is_rolled_back_alone_in_its_batch(tmp_path: Path) -> Non
     assert len(store.list_sessions(1000)) == 200  # "a" plus 199
     with pytest.raises(StoreError, match="no longer exists"):
         store.write([ops.touch_session("gone", datetime.now(UTC), [], False)])
+    store.close()
+
+
+def _batch_after_gate(store: Store, units: list[list[ops.Op]]) -> list:
+    """Submit `units` while the writer is held inside a first unit, so that they form ONE batch."""
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        holding.set()
+        gate.wait(10)
+
+    first = store.submit([hold])
+    assert holding.wait(10)
+    futures = [store.submit(unit) for unit in units]
+    gate.set()
+    wait([first, *futures])
+    return futures
+
+
+def test_a_unit_failing_after_its_own_write_leaves_nothing_and_its_batch_commits(tmp_path: Path) -> None:
+    """In one batch (made so by holding the writer), a unit that writes and then fails (a session
+    inserted, then an update of a session that does not exist) is rolled back entirely, and the
+    units before and after it in the same transaction are committed and on disk."""
+    store = Store(tmp_path / "s.db").open()
+    stamp = datetime.now(UTC)
+    good = _batch_after_gate(store, [[ops.insert_session(record(f"g{i}"))] for i in range(5)])
+    assert all(f.exception() is None for f in good)
+    futures = _batch_after_gate(
+        store,
+        [
+            [ops.insert_session(record("a1"))],
+            [ops.insert_session(record("x")), ops.touch_session("gone", stamp, [], False)],
+            [ops.insert_session(record("a2")), ops.touch_session("a2", stamp, ["f"], True)],
+        ],
+    )
+    assert futures[0].exception() is None and futures[2].exception() is None
+    assert isinstance(futures[1].exception(), StoreError)
+    assert "no longer exists" in str(futures[1].exception())
+    ids = {s.id for s in store.list_sessions(100)}
+    assert ids == {"g0", "g1", "g2", "g3", "g4", "a1", "a2"}  # "x" was rolled back with its unit
+    store.close()
+    store = Store(tmp_path / "s.db").open()  # and it is all on disk
+    assert {s.id for s in store.list_sessions(100)} == ids
     store.close()
 
 

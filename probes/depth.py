@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 from probes.base import AnswerValue, ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress, TrainingDiverged
 from probes.baselines import compute_baselines, json_safe
-from probes.context import ProbeContext
+from probes.context import ProbeContext, use_executor
 from probes.setup import Setup, resolve_device
-from probes.training import build_model
+from probes.training import TrainedModel, build_model
+from probes.trainings import executor_json
 
 # A difference smaller than this share of the better loss is too small to call one variant worse,
 # however quiet the seeds are (the lecture's 5-layer model was 240% worse than the 4-layer one).
@@ -342,7 +343,8 @@ def train_ladder(
     """Train every (depth, seed) once, the user's model first (it is already cached).
 
     A seed whose final loss is NaN/inf, or above BLOWUP_FACTOR x the trivial loss, blew up: it is
-    recorded in `diverged`, not averaged with the finite ones.
+    recorded in `diverged`, not averaged with the finite ones. On Ray (`ctx.executor`) the other
+    trainings run at once (`_train_elsewhere`) and the rungs are filled in the same order as here.
     """
     rungs = {d: Rung(d) for d in ladder}
     for depth, rung in rungs.items():
@@ -350,6 +352,11 @@ def train_ladder(
             rung.failed = _build_error(ctx.setup, depth)
     order = [(ctx.setup.depth, ctx.setup.seed)] + [(d, s) for s in seeds for d in ladder]
     order = list(dict.fromkeys(order))
+    failures: dict[tuple[int, int], ProbeError] = {}
+    elsewhere = not ctx.executor.is_local
+    if elsewhere:
+        ctx.trained()  # the user's own run stays here (its record is the learning-rate check's)
+        failures = _train_elsewhere(ctx, [(d, s) for d, s in order if not rungs[d].failed], len(order))
     for i, (depth, seed) in enumerate(order, 1):
         if ctx.should_stop():
             raise ProbeCancelled("depth")
@@ -357,6 +364,8 @@ def train_ladder(
         if rung.failed:
             continue
         try:
+            if (depth, seed) in failures:
+                raise failures[depth, seed]
             trained = ctx.trained(depth, seed)
         except ProbeCancelled:
             raise
@@ -377,17 +386,45 @@ def train_ladder(
         rung.seconds += trained.seconds
         rung.parameters = trained.parameters
         rung.shapes = [tuple(p.shape) for p in trained.model.parameters()]
-        ctx.progress(
-            ProbeProgress(
-                probe="depth",
-                done=i,
-                total=len(order),
-                message=f"depth {depth} seed {seed}: final training loss {trained.final_train_loss:.4g}",
-                estimate={"loss": trained.final_train_loss},
-                series=f"depth {depth}",
-            )
-        )
+        if not elsewhere:  # on Ray each training was reported as it finished
+            ctx.progress(_rung_progress(depth, seed, trained.final_train_loss, i, len(order)))
     return [rungs[d] for d in sorted(rungs)]
+
+
+def _rung_progress(
+    depth: int, seed: int, loss: float, done: int, total: int, where: str = ""
+) -> ProbeProgress:
+    return ProbeProgress(
+        probe="depth",
+        done=done,
+        total=total,
+        message=f"depth {depth} seed {seed}: final training loss {loss:.4g}{where}",
+        estimate={"loss": loss},
+        series=f"depth {depth}",
+    )
+
+
+def _train_elsewhere(
+    ctx: ProbeContext, pairs: Sequence[tuple[int, int]], total: int
+) -> dict[tuple[int, int], ProbeError]:
+    """Train the pairs not yet trained on the context's executor, all at once; keep each model in the
+    context (other probes reuse it) and report each as it finishes. Returns the pairs that failed."""
+    from probes.trainings import run_trainings, setup_training
+
+    todo = [(d, s) for d, s in pairs if not ctx.has_trained(d, s)]
+    finished = [len(pairs) - len(todo)]
+
+    def done(i: int, _: object, result: object) -> None:
+        finished[0] += 1
+        depth, seed = todo[i]
+        if isinstance(result, TrainedModel):
+            ctx.keep_trained(result)
+            ctx.progress(_rung_progress(depth, seed, result.final_train_loss, finished[0], total, " (Ray)"))
+
+    trainings = [setup_training(ctx.setup, f"depth {d} seed {s}", depth=d, seed=s) for d, s in todo]
+    ctx.trainings += len(trainings)
+    results = run_trainings(trainings, ctx.executor, should_stop=ctx.should_stop, done=done)
+    return {pair: r for pair, r in zip(todo, results, strict=True) if isinstance(r, ProbeError)}
 
 
 def _rung_text(rung: Rung, user_depth: int) -> str:
@@ -411,12 +448,20 @@ def ladder_table(rungs: Sequence[Rung], user_depth: int) -> list[str]:
 
 
 def depth_probe(
-    ctx: ProbeContext, *, depths: str | Sequence[int] | None = None, seeds: int = 2
+    ctx: ProbeContext,
+    *,
+    depths: str | Sequence[int] | None = None,
+    seeds: int = 2,
+    executor: str | None = None,
+    workers: int | None = None,
 ) -> ProbeOutcome:
+    """`executor`/`workers` (probes/executor_options.py): where the other rungs and seeds train; the
+    context's executor (local unless the diagnosis was given one) when not given."""
     started = time.perf_counter()
     setup = ctx.setup
     if seeds < 1:
         raise ProbeError(f"seeds must be at least 1 (got {seeds})", field="seeds")
+    use_executor(ctx, executor, workers)
     ladder = parse_depths(depths) or (list(setup.depths) if setup.depths else default_ladder(setup))
     ladder = sorted(set(ladder) | {setup.depth})
     base = compute_baselines(ctx)
@@ -459,6 +504,7 @@ def depth_probe(
         "trivial_loss": base.trivial_loss,
         "deeper_worse_pairs": decision.other_worse_pairs,
         "trainings": ctx.trainings,
+        "executor": executor_json(ctx.executor),
     }
     return ProbeOutcome(
         probe="depth",

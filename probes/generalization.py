@@ -36,9 +36,10 @@ from probes.baselines import (
     model_outputs,
     trivial_loss_on,
 )
-from probes.context import ProbeContext
+from probes.context import ProbeContext, use_executor
 from probes.setup import DataLike, Setup, as_dataset, tensors
 from probes.training import TrainedModel, train_model
+from probes.trainings import executor_json, run_training, setup_training
 from rules.judgements import GAP_Z, held_out_large
 
 # The train-vs-test AUC counts as shifted beyond Z standard errors of 0.5 (the held-out rule's Z).
@@ -127,7 +128,10 @@ def holdout_split(ctx: ProbeContext) -> tuple[TrainedModel, DataLike, DataLike]:
     def train() -> TrainedModel:
         ctx.trainings += 1
         reduced = setup.model_copy(update={"train": fit_data, "val": None})
-        return train_model(reduced, progress=ctx.progress, should_stop=ctx.should_stop, series="holdout")
+        if ctx.executor.is_local:
+            return train_model(reduced, progress=ctx.progress, should_stop=ctx.should_stop, series="holdout")
+        training = setup_training(reduced, "held-out retraining", series="holdout")
+        return run_training(training, ctx.executor, should_stop=ctx.should_stop)
 
     return ctx.cached("generalization:holdout", train), fit_data, held_data
 
@@ -206,9 +210,13 @@ def _fit_logistic(x: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3) -> to
 # -- the probe --------------------------------------------------------------------------------------
 
 
-def generalization_probe(ctx: ProbeContext) -> ProbeOutcome:
+def generalization_probe(
+    ctx: ProbeContext, *, executor: str | None = None, workers: int | None = None
+) -> ProbeOutcome:
+    """`executor`/`workers` (probes/executor_options.py): where the held-out retraining runs."""
     started = time.perf_counter()
     setup = ctx.setup
+    use_executor(ctx, executor, workers)
     trained = ctx.trained()
     base = compute_baselines(ctx)
     train = split_loss(setup, trained.model, setup.train, "training", base.trivial_loss, setup.seed)
@@ -233,7 +241,12 @@ def generalization_probe(ctx: ProbeContext) -> ProbeOutcome:
             rules.append(rule + f" [{val_source}]")
             summary += f" Validation loss {val.loss:.4g} ({val_source}): large: {answers['val_loss_large']}."
         return _outcome(
-            answers, summary, rules, {"splits": splits, "trainings": ctx.trainings}, warnings, started
+            answers,
+            summary,
+            rules,
+            {"splits": splits, "trainings": ctx.trainings, "executor": executor_json(ctx.executor)},
+            warnings,
+            started,
         )
 
     test = split_loss(
@@ -255,7 +268,12 @@ def generalization_probe(ctx: ProbeContext) -> ProbeOutcome:
     rules.append(_shift_rule(shift))
     warnings += _consistency(answers, shift)
     summary = _summary(train, test, val, answers, shift)
-    data = {"splits": splits, "two_sample": shift, "trainings": ctx.trainings}
+    data = {
+        "splits": splits,
+        "two_sample": shift,
+        "trainings": ctx.trainings,
+        "executor": executor_json(ctx.executor),
+    }
     return _outcome(answers, summary, rules, data, warnings, started)
 
 

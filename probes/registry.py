@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from probes.curvature.options import front_end_options
+from probes.executor_options import EXECUTOR_HELP, LOCAL, WORKERS_HELP, WORKERS_SHOWN_DEFAULT
 
 if TYPE_CHECKING:  # probes.base costs pydantic: the CLI's parser reads this table without it
     from probes.base import ProbeOutcome
@@ -115,6 +116,14 @@ def curvature_options() -> tuple[ProbeOption, ...]:
     )
 
 
+def executor_options(*, workers: bool = True) -> tuple[ProbeOption, ...]:
+    """--executor and --workers of the probes that train (probes/executor_options.py: words and check)."""
+    executor = ProbeOption("executor", str, LOCAL, EXECUTOR_HELP)
+    if not workers:
+        return (executor,)
+    return (executor, ProbeOption("workers", int, None, WORKERS_HELP, shown_default=WORKERS_SHOWN_DEFAULT))
+
+
 PROBES: dict[str, ProbeSpec] = {
     spec.name: spec
     for spec in (
@@ -132,6 +141,7 @@ PROBES: dict[str, ProbeSpec] = {
                     "depths", str, "around the setup's depth", "comma-separated depth ladder, e.g. 1,2,3,4,5"
                 ),
                 ProbeOption("seeds", int, 2, "seeds per depth"),
+                *executor_options(),
             ),
         ),
         ProbeSpec(
@@ -154,6 +164,7 @@ PROBES: dict[str, ProbeSpec] = {
             "generalization",
             "probes.generalization:generalization_probe",
             "train/validation/test losses and a train-vs-test distribution check",
+            options=executor_options(),
         ),
         ProbeSpec(
             "remedies",
@@ -162,6 +173,7 @@ PROBES: dict[str, ProbeSpec] = {
             options=(
                 ProbeOption("findings", str, "", "comma-separated finding ids to treat, e.g. overfitting"),
                 ProbeOption("workers", int, 1, "trials run in parallel threads"),
+                *executor_options(workers=False),  # --workers above: trials at once, here or on Ray
             ),
         ),
     )

@@ -111,6 +111,9 @@ class DepthResult(_Result):
     trivial_loss: float | None = None
     deeper_worse_pairs: list[Any] = Field(default_factory=list)
     trainings: int = 0
+    executor: dict[str, Any] | None = Field(
+        None, description="where the trainings ran: kind, address, workers"
+    )
 
 
 # -- curvature ------------------------------------------------------------------------------------------
@@ -234,6 +237,9 @@ class GeneralizationResult(_Result):
     splits: dict[str, SplitLoss] = Field(description="training, validation, test")
     two_sample: dict[str, Any] | None = Field(None, description="auc, threshold, shifted; or skipped")
     trainings: int = 0
+    executor: dict[str, Any] | None = Field(
+        None, description="where the trainings ran: kind, address, workers"
+    )
 
 
 # -- learning rate --------------------------------------------------------------------------------------

@@ -13,7 +13,11 @@ from traindoc.errors import EXIT_USAGE as EXIT_USAGE
 from traindoc.errors import TraindocError
 
 if TYPE_CHECKING:  # `traindoc --help` must not pay for pydantic (docs/startup.md)
+    import argparse
+
     from pydantic import BaseModel
+
+    from probes.executor_options import ExecutorChoice
 
 EXIT_OK, EXIT_INTERNAL = 0, 1
 
@@ -62,3 +66,24 @@ def configure_threads() -> None:
     from probes.threads import limit_threads  # torch's pools and OpenBLAS/MKL (threadpoolctl)
 
     limit_threads(threads)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
+    """--executor (and --workers): where the probes' independent trainings run (issue 18); the words
+    and the check are probes/executor_options.py's, shared with `traindoc probe NAME`."""
+    from probes.executor_options import EXECUTOR_HELP, WORKERS_HELP, WORKERS_SHOWN_DEFAULT
+
+    parser.add_argument(
+        "--executor", metavar="local|ray|ray://HOST:PORT", help=f"{EXECUTOR_HELP} (default: local)"
+    )
+    if workers:
+        parser.add_argument(
+            "--workers", type=int, default=None, help=f"{WORKERS_HELP} (default: {WORKERS_SHOWN_DEFAULT})"
+        )
+
+
+def executor_choice(args: argparse.Namespace) -> ExecutorChoice:
+    """The checked --executor/--workers: a bad value is a ProbeError naming the field (one line, exit 2)."""
+    from probes.executor_options import check_executor
+
+    return check_executor(getattr(args, "executor", None), getattr(args, "workers", None))

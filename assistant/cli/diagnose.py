@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from assistant.cli.common import configure_threads, print_json
+from assistant.cli.common import add_executor_arguments, configure_threads, executor_choice, print_json
 from assistant.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `traindoc --help` stays light (docs/startup.md)
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="progress bar on stderr (auto: only when stderr is a terminal)",
     )
+    add_executor_arguments(p)  # with --setup/--demo: the probes' trainings here or on Ray
     p.set_defaults(handler=run)
 
 
@@ -85,7 +86,7 @@ def build_report(args: argparse.Namespace, progress: TerminalProgress) -> Report
             from probes.setup import load_checked
 
             setup = load_checked(args.setup)  # a broken setup: one line and exit 2, not an empty report
-        ctx = ProbeContext(setup, progress=progress)
+        ctx = ProbeContext(setup, progress=progress, executor=executor_choice(args))
         args.probe_context = ctx  # --try-remedies reuses the trained model
         run_automatic(session, ctx)
     return session.report()
@@ -99,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         configure_threads()
     if getattr(args, "try_remedies", False) and (args.server or not (args.setup or args.demo)):
         raise InputError("--try-remedies needs --setup or --demo (and runs locally, without --server)")
+    if (args.executor or args.workers) and (args.server or not (args.setup or args.demo)):
+        raise InputError(
+            "--executor and --workers need --setup or --demo (and run from here, without --server)"
+        )
+    executor_choice(args)  # a bad --executor or --workers: one line before anything is trained
     enabled = {"auto": None, "always": True, "never": False}[args.progress]
     progress = TerminalProgress(enabled=enabled)
     remedies = None
@@ -108,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             from assistant.remedies import findings_to_treat
             from probes.remedies.run import try_remedies
 
-            remedies = try_remedies(args.probe_context, findings_to_treat(report))
+            workers = args.workers or 1  # on Ray: this many trials at once
+            remedies = try_remedies(args.probe_context, findings_to_treat(report), workers=workers)
     finally:
         progress.close()
     if args.json and remedies is not None:

@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
     configure_threads()
     if bool(args.setup) == bool(args.demo):
         raise InputError("give one of --setup FILE.py:FUNC or --demo NAME")
+    options = args.probe_options(args)
+    if "executor" in options or "workers" in options:
+        from probes.executor_options import check_executor
+
+        # a bad --executor or --workers: one line before the setup is loaded
+        check_executor(options.get("executor"), options.get("workers"))
     if args.demo:
         from probes.demos import demo_setup
 
@@ -42,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
         from probes.setup import load_checked
 
         setup = load_checked(args.setup)
-    options = args.probe_options(args)
     # under torchrun (--distributed) only rank 0 shows progress and prints the result
     quiet = bool(options.get("distributed")) and os.environ.get("RANK", "0") != "0"
     shown = {"auto": None, "always": True, "never": False}[args.progress]

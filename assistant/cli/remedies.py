@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.cli.common import configure_threads
+from assistant.cli.common import add_executor_arguments, configure_threads, executor_choice
 from assistant.errors import InputError
 from assistant.progress import TerminalProgress
 
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated finding ids to treat (default: diagnose first and treat what is found)",
     )
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel threads (default: 1)")
+    add_executor_arguments(p, workers=False)  # --workers above: trials at once, here or on Ray
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(handler=run)
@@ -54,11 +55,13 @@ def run(args: argparse.Namespace) -> int:
         findings = [f.strip() for f in args.findings.split(",") if f.strip()]
         if not findings:
             raise InputError("--findings needs at least one finding id, e.g. --findings overfitting")
+    executor = executor_choice(args)
     configure_threads()
     setup = load(args)
     progress = TerminalProgress(enabled={"auto": None, "always": True, "never": False}[args.progress])
     try:
-        _, report = diagnose_and_treat(ProbeContext(setup, progress=progress), findings, workers=args.workers)
+        ctx = ProbeContext(setup, progress=progress, executor=executor)
+        _, report = diagnose_and_treat(ctx, findings, workers=args.workers)
     finally:
         progress.close()
     if args.json:

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from probes.executor_options import check_executor
 from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION
 
 GOALS = ("decide", "accurate")
@@ -163,16 +164,12 @@ class CurvatureOptions:
                 f"graph must be one of {', '.join(GRAPH_MODES)} (got {self.graph!r})", field="graph"
             )
         parse_samples(self.samples)
-        if not (self.executor in ("local", "ray") or self.executor.startswith("ray://")):
-            raise ProbeError(
-                f"executor must be local, ray or ray://HOST:PORT (got {self.executor!r})", field="executor"
-            )
+        # the one check of --executor and --workers, shared with the trainings' (probes/trainings.py)
+        check_executor(self.executor, self.workers)
         if self.distributed and self.executor != "local":
             raise ProbeError(
                 "distributed and a Ray executor exclude each other: choose one", field="executor"
             )
-        if self.workers is not None and self.workers <= 0:
-            raise ProbeError(f"workers must be positive (got {self.workers})", field="workers")
         r = self.resolved()
         assert r.max_hvp is not None and r.exact_limit is not None and r.tolerance is not None
         for name, value in (

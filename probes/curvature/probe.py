@@ -30,6 +30,17 @@ def curvature_probe(ctx: ProbeContext, options: CurvatureOptions | None = None, 
     `explicit_default`). `given`: any `CurvatureOptions` field by name, on top of `options`."""
     started = time.perf_counter()
     # checked before training: a bad option costs no training run
+    if (
+        "executor" not in given
+        and not ctx.executor.is_local
+        and (options is None or options.executor == "local")
+    ):
+        # the diagnosis's --executor (ProbeContext.executor): the products go to Ray too
+        given = {
+            **given,
+            "executor": ctx.executor.ray_address,
+            "workers": given.get("workers", ctx.executor.workers),
+        }
     opts = CurvatureOptions.of(options, **given)
     opts.validate()
     if opts.distributed:  # joined before training: a launch without torchrun fails at once

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,11 +43,14 @@ def connect(address: str) -> Any:
     "ray://HOST:PORT" connects to a cluster."""
     ray = _ray()
     if not ray.is_initialized():
+        # Ray Client warns (a second line) before raising on a timeout: the one line below says it
         try:
-            if address == "ray":
-                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            else:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if address == "ray":
+                    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+                else:
+                    ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # Ray raises plain Exceptions (a node that timed out starting, ...)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ProbeError(f"cannot start or reach Ray at {address}: {first}", field="executor") from None

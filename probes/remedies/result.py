@@ -73,3 +73,6 @@ class RemedyReport(BaseModel):
     seconds: float
     rules: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    executor: dict[str, str | int | None] | None = Field(
+        None, description="where the trials ran: kind (local or ray), address, workers"
+    )

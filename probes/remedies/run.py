@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from probes.base import ProbeCancelled, ProbeError, ProbeOutcome, ProbeProgress
-from probes.context import ProbeContext
+from probes.context import ProbeContext, use_executor
 from probes.remedies.plan import ADVICE, ESTIMATES, JUDGED_ON, TITLES, TRIED
 from probes.remedies.result import CurvePoint, Losses, Metric, RemedyReport, RemedyResult, Status
 from probes.remedies.trial import (
@@ -36,6 +36,7 @@ from probes.remedies.trial import (
     with_state,
 )
 from probes.setup import DataLike, Setup, as_dataset, tensors
+from probes.trainings import Training, for_workers, run_training
 
 NOISE_FACTOR = 2.0  # margin = NOISE_FACTOR * |baseline(seed) - baseline(seed + 1)|
 NOISE_FLOOR = 0.01  # ... and at least this fraction of the baseline loss
@@ -110,14 +111,29 @@ class Remedies:
     ) -> TrialRun:
         if v.train is None and self.fit is not self.setup.train:
             v.train = self.fit
-        run = run_trial(
-            self.setup,
-            v,
-            held_out=(self.val if self.val is not None else None) if curve else None,
-            progress=self.ctx.progress,
-            should_stop=self.ctx.should_stop,
-            series=series,
-        )
+        held_out = (self.val if self.val is not None else None) if curve else None
+        if self.ctx.executor.is_local:
+            run = run_trial(
+                self.setup,
+                v,
+                held_out=held_out,
+                progress=self.ctx.progress,
+                should_stop=self.ctx.should_stop,
+                series=series,
+            )
+        else:  # on Ray: the variant travels with the task; the worker threads give the parallelism
+            shipped = for_workers(self.setup)
+            training = Training(series, run_trial, (shipped, v), {"held_out": held_out, "series": series})
+            run = run_training(training, self.ctx.executor, should_stop=self.ctx.should_stop)
+            self.ctx.progress(
+                ProbeProgress(
+                    probe="remedies",
+                    done=run.steps,
+                    total=run.steps,
+                    message=f"{series}: done (Ray)",
+                    series=series,
+                )
+            )
         with self._lock:
             self.runs += run.steps / self.setup.steps
         return run
@@ -879,8 +895,14 @@ def _mismatch(r: Remedies) -> tuple[str, dict[str, Any]]:
     )
 
 
-def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) -> RemedyReport:
-    """Measure every runnable remedy of `findings` on the setup; never raises for a remedy that fails."""
+def try_remedies(
+    ctx: ProbeContext, findings: list[str], *, workers: int = 1, executor: str | None = None
+) -> RemedyReport:
+    """Measure every runnable remedy of `findings` on the setup; never raises for a remedy that fails.
+
+    `workers` remedies are tried at once (threads); with `executor` ray (or the context's) each of
+    their trainings is a Ray task, so `workers` trainings run at once on the cluster."""
+    use_executor(ctx, executor)
     unknown = [f for f in findings if f not in TRIED]
     if unknown:
         raise ProbeError(f"unknown finding {unknown[0]!r} (known: {', '.join(TRIED)})", field="findings")
@@ -1005,10 +1027,13 @@ def try_remedies(ctx: ProbeContext, findings: list[str], *, workers: int = 1) ->
         seconds=time.perf_counter() - started,
         rules=r.rules,
         warnings=r.warnings,
+        executor=ctx.executor.describe(r.workers),
     )
 
 
-def remedies_probe(ctx: ProbeContext, *, findings: str = "", workers: int = 1) -> ProbeOutcome:
+def remedies_probe(
+    ctx: ProbeContext, *, findings: str = "", workers: int = 1, executor: str | None = None
+) -> ProbeOutcome:
     """The registry's entry: `findings` is a comma-separated list of finding ids to treat."""
     names = [f.strip() for f in findings.split(",") if f.strip()]
     if not names:
@@ -1018,7 +1043,7 @@ def remedies_probe(ctx: ProbeContext, *, findings: str = "", workers: int = 1) -
         )
     if workers < 1:
         raise ProbeError(f"workers must be at least 1 (got {workers})", field="workers")
-    report = try_remedies(ctx, names, workers=workers)
+    report = try_remedies(ctx, names, workers=workers, executor=executor)
     return ProbeOutcome(
         probe="remedies",
         summary=report.recommendation,

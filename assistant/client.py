@@ -85,6 +85,7 @@ class TraindocClient:
             token=token,
             setups=setup_specs,
             histories=history_paths,
+            executors=["*"],  # one user's own server: their probes may use any executor they name
         )
         server = EmbeddedServer(settings)
         url = server.start()

@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
             store,
             session_service,
             setups=settings.setups,
+            executors=settings.executors,
             workers=settings.job_workers,
             max_queued=settings.job_queue,
             timeout_s=settings.job_timeout_s,

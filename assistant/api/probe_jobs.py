@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import importlib.util
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ class JobService:
         sessions: SessionService,
         *,
         setups: Mapping[str, str],
+        executors: Sequence[str] = ("local",),
         workers: int,
         max_queued: int,
         timeout_s: float,
@@ -55,6 +56,7 @@ class JobService:
         self.store = store
         self.sessions = sessions
         self.setups = setups
+        self.executors = tuple(executors)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.keepalive_s = keepalive_s
@@ -116,6 +118,7 @@ class JobService:
         if setup not in self.setups:
             raise NotFoundError(f"no setup named {setup!r} is registered on the server", field="setup")
         options = _check_options(body.probe, body.options)
+        _check_executor(options, self.executors)
         self.runner.reserve()  # 429 now if the queue is full, before anything is written
         try:
             job = ProbeJob(
@@ -308,6 +311,20 @@ class JobService:
 
 def _sse(event: ProbeJobEvent) -> bytes:
     return f"event: {event.kind}\ndata: {event.model_dump_json()}\n\n".encode()
+
+
+def _check_executor(options: Mapping[str, Any], allowed: Sequence[str], where: str = "options") -> None:
+    """An executor other than the server's own processes only where the operator allowed it."""
+    for name, value in options.items():
+        if isinstance(value, Mapping):  # the auto probe's options per probe
+            _check_executor(value, allowed, f"{where}.{name}")
+        elif name == "executor" and value != "local" and "*" not in allowed and value not in allowed:
+            kind = "ray" if value == "ray" else "ray://HOST:PORT"
+            raise InputError(
+                f"this server runs probes on its own machine only (executor {value!r} not allowed); "
+                f"its operator can allow it with `traindoc serve --allow-executor {kind}`",
+                field=f"{where}.executor",
+            )
 
 
 def _check_options(probe: str, options: dict[str, Any]) -> dict[str, Any]:

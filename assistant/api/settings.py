@@ -61,6 +61,13 @@ class Settings(BaseModel):
     history_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="largest history file read")
     history_memory_mb: int = Field(4096, gt=0, description="address space a history reader may take")
     history_cache: int = Field(32, ge=0, le=10_000, description="parsed histories kept (by file version)")
+    # where a client may ask a probe's trainings/products to run: a service reached by others must not
+    # let any client make it connect to any Ray cluster, so only `local` unless the operator allows
+    # more (`traindoc serve --allow-executor ray`); the embedded server of one user's TUI allows "*"
+    executors: list[str] = Field(
+        default_factory=lambda: ["local"],
+        description="executors clients may choose: local, ray, ray://HOST:PORT, or * for any",
+    )
 
     def check(self) -> Settings:
         """Refuse settings that would be unsafe to serve with."""
@@ -78,6 +85,15 @@ class Settings(BaseModel):
         for kind, names in (("setup", self.setups), ("history", self.histories)):
             for name in names:
                 check_name(name, kind)
+        for executor in self.executors:
+            if executor != "*":
+                from probes.executor_options import check_executor
+                from traindoc.errors import TraindocError
+
+                try:
+                    check_executor(executor)
+                except TraindocError as exc:
+                    raise InputError(f"--allow-executor: {exc}", field="executors") from None
         return self
 
     def setup_list(self) -> list[SetupPublic]:

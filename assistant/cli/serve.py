@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--body-timeout", type=float, metavar="SECONDS", help="time a request's body may take (default 30)"
     )
+    p.add_argument(
+        "--allow-executor",
+        action="append",
+        metavar="EXECUTOR",
+        help="let clients run probes' trainings and products on EXECUTOR (ray, ray://HOST:PORT, or * "
+        "for any); repeatable (default: local only)",
+    )
     p.add_argument("--max-connections", type=int, metavar="N", help="connections held in all (default 4096)")
     p.add_argument(
         "--max-client-connections",
@@ -106,6 +113,7 @@ def settings_from_args(args: argparse.Namespace):  # -> Settings (imported lazil
             "head_timeout_s": args.head_timeout or fields.get("head_timeout_s"),
             "body_timeout_s": args.body_timeout or fields.get("body_timeout_s"),
             "max_connections": args.max_connections or fields.get("max_connections"),
+            "executors": ["local", *args.allow_executor] if args.allow_executor else fields.get("executors"),
             "max_connections_per_client": args.max_client_connections
             or fields.get("max_connections_per_client"),
         }

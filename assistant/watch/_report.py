@@ -22,7 +22,7 @@ from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
-from probes.history import history_outcome, outcome_of
+from probes.history import History, history_outcome, outcome_of
 from probes.history._load import load_curves
 from probes.live import EndPoint, Sharpness
 from rules.judgements import gradient_small
@@ -194,12 +194,17 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
 
 
 def diagnose(
-    run: Run, history_file: Path, curves: list[tuple[str, list[float], list[float]]] | None = None
+    run: Run,
+    history_file: Path,
+    curves: list[tuple[str, list[float], list[float]]] | None = None,
+    loaded: History | None = None,
 ) -> tuple[list[ProbeOutcome], Session]:
     """The history's answers are those of `traindoc history history.jsonl`: from the curves written
-    there (`load_curves`, the reader's own builder) rather than by parsing the file again (tests/watch check both
-    agree), then the run's own curvature."""
-    if curves is None:
+    there (`load_curves`, the reader's own builder; or the History it built, `loaded`) rather than by
+    parsing the file again (tests/watch check both agree), then the run's own curvature."""
+    if loaded is not None:
+        history = outcome_of(loaded, run.options)
+    elif curves is None:
         history = history_outcome(
             str(history_file),
             classes=run.options.classes,
@@ -273,7 +278,8 @@ def finish_run(run: Run) -> WatchReport:
     out.mkdir(parents=True, exist_ok=True)
     history_file = out / "history.jsonl"
     curves = write_history(run, history_file)
-    outcomes, session = diagnose(run, history_file, curves)
+    history = load_curves(curves, str(history_file))
+    outcomes, session = diagnose(run, history_file, loaded=history)
     notes = list(session.notes)
     session_id = None
     if run.store:
@@ -293,7 +299,7 @@ def finish_run(run: Run) -> WatchReport:
         answers.update(outcome.answers)
         rules += outcome.rules
     files = {"history": str(history_file)}
-    files.update(_plots(run, out))
+    files.update(_plots(run, out, history))
     files["json"], files["markdown"] = str(out / "report.json"), str(out / "report.md")
     run.own_seconds += time.perf_counter() - t0
     total = time.perf_counter() - run.started
@@ -346,12 +352,13 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
 # -- files ------------------------------------------------------------------------------------------
 
 
-def _plots(run: Run, out: Path) -> dict[str, str]:
+def _plots(run: Run, out: Path, history: History | None = None) -> dict[str, str]:
+    """The curves from the History the diagnosis read (`history`; built once, not again here)."""
     from assistant.plots import PlotCurve, svg_plot
     from probes.history import plotted_series
 
     files: dict[str, str] = {}
-    series = plotted_series(run.live.history())
+    series = plotted_series(history if history is not None else run.live.history())
     if series:
         curves = [PlotCurve(s.name, s.steps, s.values) for s in series]
         (out / "curves.svg").write_text(svg_plot(curves, title=f"{run.name}: losses"), encoding="utf-8")

@@ -118,6 +118,7 @@ class Run:
         self.own_seconds = 0.0  # time spent in traindoc (analysis, curvature, reporting)
         self.measure_seconds = 0.0
         self._next_cost = 0.0  # expected seconds of the next lambda_max measurement (budget cadence)
+        self._last_measured_at = 0.0  # training seconds at the last measurement
         self._top_vector: torch.Tensor | None = None  # the last top eigenvector: the next start
         self._top_preconditioned = False
         self.last_step: float = 0
@@ -223,9 +224,13 @@ class Run:
 
     def _within_budget(self) -> bool:
         """Whether the next measurement keeps all curvature time (spent, next, and a reserve of one
-        more for the end point) within `budget` of the training time so far."""
-        planned = self.measure_seconds + 2 * self._next_cost
-        return planned <= self.budget * self.training_seconds()
+        more for the end point) within `budget` of the training time so far, and comes at least its
+        own cost / `budget` of training after the last one (spread over the run, not spent in a burst
+        once the budget has grown)."""
+        now = self.training_seconds()
+        if now < self._last_measured_at + self._next_cost / self.budget:
+            return False
+        return self.measure_seconds + 2 * self._next_cost <= self.budget * now
 
     def measure(self, step: float | None = None) -> list[Alert]:
         """lambda_max now, against the optimizer's threshold (also callable by hand)."""
@@ -255,9 +260,11 @@ class Run:
         # 4.19 instead of 4.78 after an unconverged step-0 measurement)
         self._top_vector, result.vector = (result.vector if result.converged else None), None
         self._top_preconditioned = result.preconditioned
-        # the next one starts warm: about as many products as the last warm one, or half a cold one
+        # the next one: about as many products as the last warm one; after a cold one (step 0) as
+        # many as a warm one takes (3-5 on the benchmark run)
         per_product = result.seconds / max(result.hvp, 1)
-        self._next_cost = per_product * (result.hvp if result.warm_start else max(3, result.hvp // 2))
+        self._next_cost = per_product * (result.hvp if result.warm_start else min(result.hvp, 4))
+        self._last_measured_at = self.training_seconds()
         self.sharpness.append(result)
         return self._sharpness_alerts(result)
 

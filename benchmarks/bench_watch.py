@@ -4,13 +4,15 @@ The run: an MLP 64-128-128-10 (26k parameters) on scikit-learn's digits (1,797 i
 download; a synthetic stand-in of the same shape if scikit-learn is absent), SGD with momentum,
 batch 64, 4,000 steps (`--steps`), the validation loss every epoch. Timed:
 - plain: the loop alone;
-- default: `watch(...)` with the default cadence (curvature when the training time since the last
-  measurement is at least its cost / 0.02) and the end-point measurement, report, plots;
+- default: `watch(...)` with the default cadence (all curvature, step 0 and the end point included,
+  within `budget` = 3% of the training time so far; warm-started Lanczos; the end point stopped as the
+  diagnosis stops it) and the report, plots;
 - every-N: curvature every N steps (the fixed cadence a user can ask for).
 Overhead = (watched - plain) / plain, on the median of `--repeats` runs each (the machine is shared:
 medians, not means); "accounted" = time inside traindoc's calls / the plain loop's median; "in run" =
 time inside traindoc / the same run's training time (robust to the load changing between runs). The
-goal (issue 16): the default under 5%.
+goal (issue 16): the default under 5%. The machine's load average (1 minute) is recorded at the start
+and the end: on a shared machine the figures mean little without it.
 
 Run:  python benchmarks/bench_watch.py [--threads 1] [--repeats 3] [--steps 4000] [--json out.json]
 """
@@ -93,6 +95,7 @@ def run(steps: int, watched: dict[str, Any] | None, seed: int = 0) -> dict[str, 
             # traindoc's time over the same run's training time: on a machine whose load changes
             # between runs, the one ratio that both sides of shares the load
             in_run=report.overhead,
+            curvature_in_run=report.curvature_share,
             curvature_seconds=report.curvature_seconds,
             findings=report.findings,
             alerts=len(report.alerts),
@@ -118,6 +121,7 @@ def main() -> None:
     }
     if not args.every:
         del configs["every-0"]
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     for _ in range(args.repeats):  # interleaved, so a busy spell on the machine hits every config
         for name, cfg in configs.items():
@@ -130,9 +134,11 @@ def main() -> None:
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         "plain_seconds": plain,
+        "load_average": [load_start, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
     }
     print(
-        f"{summary['data']}, {args.steps} steps, {args.threads} thread(s); plain loop {plain:.2f} s (median)"
+        f"{summary['data']}, {args.steps} steps, {args.threads} thread(s); plain loop {plain:.2f} s (median); "
+        f"load average {summary['load_average'][0]} at the start, {summary['load_average'][1]} at the end"
     )
     for name, rows in results.items():
         if name == "plain":
@@ -148,12 +154,13 @@ def main() -> None:
             "overhead_in_run": statistics.median(r["in_run"] for r in rows),
             "analyses": statistics.median(r["analyses"] for r in rows),
             "curvature_measurements": meas,
+            "curvature_in_run": statistics.median(r["curvature_in_run"] for r in rows),
             "findings": rows[-1]["findings"],
         }
         print(
             f"{name:>14}: {med:.2f} s, overhead {(med - plain) / plain:+.1%} wall-clock, "
             f"{own / plain:.1%} accounted by traindoc ({summary[name]['overhead_in_run']:.1%} of its own run's "
-            f"training time); {meas:g} lambda_max measurements; "
+            f"training time, curvature {summary[name]['curvature_in_run']:.1%}); {meas:g} lambda_max measurements; "
             f"findings {rows[-1]['findings']}"
         )
     if args.json:

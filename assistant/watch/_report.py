@@ -22,9 +22,9 @@ from assistant.evidence import apply_outcome
 from assistant.models import AnswerSource, Report
 from assistant.session import Session
 from probes.base import AnswerValue, ProbeOutcome
-from probes.history import history_outcome, outcome_of
+from probes.history import History, history_outcome, outcome_of
 from probes.history._load import load_curves
-from probes.live import Sharpness
+from probes.live import EndPoint, Sharpness
 from rules.judgements import gradient_small
 
 if TYPE_CHECKING:
@@ -42,6 +42,12 @@ class WatchReport(BaseModel):
     traindoc_seconds: float
     curvature_seconds: float
     overhead: float = Field(description="traindoc_seconds / training_seconds")
+    curvature_budget: float | None = Field(
+        None,
+        description="the share of the training time the curvature measurements may take, step 0 and the "
+        "end point included (the default cadence); None with a fixed curvature_every or curvature off",
+    )
+    curvature_share: float = Field(0.0, description="curvature_seconds / training_seconds")
     alerts: list[dict[str, Any]]
     sharpness: list[dict[str, Any]]
     end_point: dict[str, Any] | None
@@ -128,6 +134,22 @@ def stability_answer(series: list[Sharpness]) -> tuple[AnswerValue, str]:
     )
 
 
+def _lambda_min_text(end: EndPoint) -> str:
+    if end.lambda_min_needed:
+        return f"lambda_min {end.lambda_min:.4g}"
+    return "lambda_min not measured (not needed away from a critical point)"
+
+
+def _end_how(end: EndPoint) -> str:
+    if end.settled:
+        return f"stopped when decided: {end.settled}"
+    return (
+        "converged"
+        if end.converged
+        else ("lambda_max converged" if end.lambda_max_converged else "not converged")
+    )
+
+
 def curvature_outcome(run: Run) -> ProbeOutcome | None:
     """The flowchart's curvature questions, answered about the run's own model at its end."""
     last = run.sharpness[-1] if run.sharpness else None
@@ -142,16 +164,20 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
         rules.append(rule)
     if end is not None:
         answers["gradient_norm_small"] = gradient_small(end.gradient_norm, end.gradient_threshold).verdict
-        answers["hessian_negative_eigenvalue"] = _yes_no(end.hessian_negative)
+        # the flowchart asks about negative curvature only at a critical point; away from one the end
+        # point does not measure lambda_min (goal "decide"), so it has nothing to answer unless a
+        # clearly negative Ritz value turned up anyway (proof by interlacing)
+        if end.lambda_min_needed or end.hessian_negative is not None:
+            answers["hessian_negative_eigenvalue"] = _yes_no(end.hessian_negative)
         rules.append(
             f"at the end (step {end.step:g}): gradient norm {end.gradient_norm:.3g} "
             f"{'<' if end.gradient_norm < end.gradient_threshold else '>='} {end.gradient_threshold:g}, "
-            f"lambda_max {end.lambda_max:.4g}, lambda_min {end.lambda_min:.4g} "
-            f"({'converged' if end.converged else 'not converged'}, {end.hvp} products): {end.classification}"
+            f"lambda_max {end.lambda_max:.4g}, {_lambda_min_text(end)} "
+            f"({_end_how(end)}, {end.hvp} products): {end.classification}"
         )
     summary = (
-        f"End point: {end.classification.replace('_', ' ')} (gradient norm {end.gradient_norm:.3g}, "
-        f"lambda_min {end.lambda_min:.3g})."
+        f"End point: {end.classification.replace('_', ' ')} (gradient norm {end.gradient_norm:.3g}"
+        + (f", lambda_min {end.lambda_min:.3g})." if end.lambda_min_needed else ").")
         if end is not None
         else ""
     )
@@ -168,12 +194,17 @@ def curvature_outcome(run: Run) -> ProbeOutcome | None:
 
 
 def diagnose(
-    run: Run, history_file: Path, curves: list[tuple[str, list[float], list[float]]] | None = None
+    run: Run,
+    history_file: Path,
+    curves: list[tuple[str, list[float], list[float]]] | None = None,
+    loaded: History | None = None,
 ) -> tuple[list[ProbeOutcome], Session]:
     """The history's answers are those of `traindoc history history.jsonl`: from the curves written
-    there (`load_curves`, the reader's own builder) rather than by parsing the file again (tests/watch check both
-    agree), then the run's own curvature."""
-    if curves is None:
+    there (`load_curves`, the reader's own builder; or the History it built, `loaded`) rather than by
+    parsing the file again (tests/watch check both agree), then the run's own curvature."""
+    if loaded is not None:
+        history = outcome_of(loaded, run.options)
+    elif curves is None:
         history = history_outcome(
             str(history_file),
             classes=run.options.classes,
@@ -247,7 +278,8 @@ def finish_run(run: Run) -> WatchReport:
     out.mkdir(parents=True, exist_ok=True)
     history_file = out / "history.jsonl"
     curves = write_history(run, history_file)
-    outcomes, session = diagnose(run, history_file, curves)
+    history = load_curves(curves, str(history_file))
+    outcomes, session = diagnose(run, history_file, loaded=history)
     notes = list(session.notes)
     session_id = None
     if run.store:
@@ -267,7 +299,7 @@ def finish_run(run: Run) -> WatchReport:
         answers.update(outcome.answers)
         rules += outcome.rules
     files = {"history": str(history_file)}
-    files.update(_plots(run, out))
+    files.update(_plots(run, out, history))
     files["json"], files["markdown"] = str(out / "report.json"), str(out / "report.md")
     run.own_seconds += time.perf_counter() - t0
     total = time.perf_counter() - run.started
@@ -281,6 +313,8 @@ def finish_run(run: Run) -> WatchReport:
         traindoc_seconds=run.own_seconds,
         curvature_seconds=run.measure_seconds,
         overhead=run.own_seconds / training,
+        curvature_budget=run.budget if run.curvature_every is None and (run.sharpness or run.end) else None,
+        curvature_share=run.measure_seconds / training,
         alerts=[a.model_dump(mode="json") for a in run.alerts],
         sharpness=[_finite(s.to_dict()) for s in run.sharpness],
         end_point=_finite(run.end.to_dict()) if run.end else None,
@@ -318,12 +352,13 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
 # -- files ------------------------------------------------------------------------------------------
 
 
-def _plots(run: Run, out: Path) -> dict[str, str]:
+def _plots(run: Run, out: Path, history: History | None = None) -> dict[str, str]:
+    """The curves from the History the diagnosis read (`history`; built once, not again here)."""
     from assistant.plots import PlotCurve, svg_plot
     from probes.history import plotted_series
 
     files: dict[str, str] = {}
-    series = plotted_series(run.live.history())
+    series = plotted_series(history if history is not None else run.live.history())
     if series:
         curves = [PlotCurve(s.name, s.steps, s.values) for s in series]
         (out / "curves.svg").write_text(svg_plot(curves, title=f"{run.name}: losses"), encoding="utf-8")
@@ -350,7 +385,11 @@ def markdown(r: WatchReport) -> str:
         f"# traindoc watch: {r.run}",
         "",
         f"{r.framework}, {r.steps:g} steps, {r.seconds:.1f} s "
-        f"(traindoc {r.traindoc_seconds:.2f} s, {r.overhead:.1%} of the training time)",
+        f"(traindoc {r.traindoc_seconds:.2f} s, {r.overhead:.1%} of the training time; curvature "
+        f"{r.curvature_seconds:.2f} s, {r.curvature_share:.1%}"
+        + (
+            f", budget {r.curvature_budget:.0%} with step 0 and the end point)" if r.curvature_budget else ")"
+        ),
         "",
     ]
     lines += ["## Diagnosis", ""]
@@ -382,7 +421,12 @@ def markdown(r: WatchReport) -> str:
             "## Where the run ended",
             "",
             f"{e['classification']}: gradient norm {e['gradient_norm']:.3g}, lambda_max {e['lambda_max']:.4g}, "
-            f"lambda_min {e['lambda_min']:.4g} on the held batch ({e['parameters']} parameters)",
+            + (
+                f"lambda_min {e['lambda_min']:.4g}"
+                if e.get("lambda_min_needed", True)
+                else "lambda_min not measured (not needed away from a critical point)"
+            )
+            + f" on the held batch ({e['parameters']} parameters, {e['hvp']} Hessian-vector products)",
         ]
     lines += ["", "## Rules", ""] + [f"- {rule}" for rule in r.rules]
     if r.notes:

@@ -47,10 +47,14 @@ def log_emit(level: str, message: str) -> None:
 class Run:
     """One watched run. Feed it with `train_step` / `evaluation` / `metric`, close it with `finish`.
 
-    Curvature (lambda_max on `held_batch` through `loss_of`) is measured every `curvature_every`
-    steps, or by default whenever the training time since the last measurement is at least the
-    measurement's own cost divided by `budget` (so the overhead stays near `budget` whatever the
-    model's size). `curvature=False`, or no held batch, turns it off.
+    Curvature (lambda_max on `held_batch` through `loss_of`) is measured at step 0, then every
+    `curvature_every` steps, or by default whenever the next measurement still fits the budget: all
+    curvature time so far (step 0 included), the next measurement's expected cost and a reserve for
+    the end point stay within `budget` of the training time seen so far, so the whole curvature cost
+    stays near `budget` whatever the model's size (a run too short for it gets step 0 and the end
+    only). Each measurement after the first starts Lanczos from the previous top eigenvector. At the
+    end, the gradient norm and the extreme eigenvalues, measured only as far as the flowchart's
+    question needs (`end_goal="decide"`). `curvature=False`, or no held batch, turns it off.
     """
 
     def __init__(
@@ -66,9 +70,10 @@ class Run:
         emit: Emit = log_emit,
         curvature: bool = True,
         curvature_every: int | None = None,
-        budget: float = 0.02,
-        max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-3 in about 10 products
-        end_max_hvp: int = 30,  # lambda_min too, once
+        budget: float = 0.03,
+        max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-2 in about 10 products cold
+        end_max_hvp: int = 30,  # lambda_min too, once, when the gradient is small
+        end_goal: str = "decide",
         mode: str = "eval",
         threshold: Callable[[], Threshold] | None = None,
         classes: int | None = None,
@@ -86,6 +91,8 @@ class Run:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
         if not 0 < budget < 1:
             raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.02")
+        if end_goal not in ("decide", "accurate"):
+            raise ValueError('end_goal must be "decide" or "accurate"')
         if mode not in ("eval", "train"):
             raise ValueError('mode must be "eval" or "train"')
         self.model, self.optimizer = model, optimizer
@@ -96,6 +103,7 @@ class Run:
         self.curvature_on = bool(curvature and model is not None and held_batch is not None and loss_of)
         self.curvature_every, self.budget = curvature_every, budget
         self.max_hvp, self.end_max_hvp, self.mode = max_hvp, end_max_hvp, mode
+        self.end_goal = end_goal
         self._threshold_of = threshold  # for optimizers that are not torch's (Keras)
         self.options = HistoryOptions(classes=classes, baseline=baseline, patience=patience)
         self.live = LiveHistory(f"watch:{self.name}", self.options, total_steps=total_steps)
@@ -109,7 +117,10 @@ class Run:
         self.started = time.perf_counter()
         self.own_seconds = 0.0  # time spent in traindoc (analysis, curvature, reporting)
         self.measure_seconds = 0.0
-        self._next_measure_at = 0.0  # training seconds (excluding our own) before the next measurement
+        self._next_cost = 0.0  # expected seconds of the next lambda_max measurement (budget cadence)
+        self._last_measured_at = 0.0  # training seconds at the last measurement
+        self._top_vector: torch.Tensor | None = None  # the last top eigenvector: the next start
+        self._top_preconditioned = False
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
@@ -166,7 +177,7 @@ class Run:
         if streamer is not None:
             streamer.point("loss", step, value)
         new = self._publish()
-        if measure and math.isfinite(value):
+        if measure and self.curvature_on and math.isfinite(value):
             new += self._maybe_measure(step)
         self.own_seconds += time.perf_counter() - t0
         return new
@@ -207,9 +218,19 @@ class Run:
         if self.curvature_every is not None:
             if step % self.curvature_every:
                 return []
-        elif self.training_seconds() < self._next_measure_at:
+        elif not self._within_budget():
             return []
         return self.measure(step)
+
+    def _within_budget(self) -> bool:
+        """Whether the next measurement keeps all curvature time (spent, next, and a reserve of one
+        more for the end point) within `budget` of the training time so far, and comes at least its
+        own cost / `budget` of training after the last one (spread over the run, not spent in a burst
+        once the budget has grown)."""
+        now = self.training_seconds()
+        if now < self._last_measured_at + self._next_cost / self.budget:
+            return False
+        return self.measure_seconds + 2 * self._next_cost <= self.budget * now
 
     def measure(self, step: float | None = None) -> list[Alert]:
         """lambda_max now, against the optimizer's threshold (also callable by hand)."""
@@ -226,15 +247,24 @@ class Run:
                 threshold=self.threshold(),
                 max_hvp=self.max_hvp,
                 mode=self.mode,
+                start=self._top_vector,
             )
         except ProbeError as exc:
             return self._curvature_failed(step, exc)
         finally:
-            spent = time.perf_counter() - t0
-            self.measure_seconds += spent
-            self._next_measure_at = self.training_seconds() + spent / self.budget
+            self.measure_seconds += time.perf_counter() - t0
         if result is None:  # Adam before its first step: no statistics to precondition with yet
             return []
+        # only a converged top eigenvector is a good start: an unconverged Ritz vector can lean on a
+        # lower eigenvector, and a start leaning on one can settle there (seen on the benchmark run:
+        # 4.19 instead of 4.78 after an unconverged step-0 measurement)
+        self._top_vector, result.vector = (result.vector if result.converged else None), None
+        self._top_preconditioned = result.preconditioned
+        # the next one: about as many products as the last warm one; after a cold one (step 0) as
+        # many as a warm one takes (3-5 on the benchmark run)
+        per_product = result.seconds / max(result.hvp, 1)
+        self._next_cost = per_product * (result.hvp if result.warm_start else min(result.hvp, 4))
+        self._last_measured_at = self.training_seconds()
         self.sharpness.append(result)
         return self._sharpness_alerts(result)
 
@@ -376,6 +406,10 @@ class Run:
                 step=self.last_step,
                 max_hvp=self.end_max_hvp,
                 mode=self.mode,
+                goal=self.end_goal,
+                top_tolerance=1e-2,  # lambda_max for the stability check: the cadence's tolerance
+                # the previous top eigenvector of the same (plain) Hessian is a good start
+                start=None if self._top_preconditioned else self._top_vector,
             )
         except ProbeError as exc:
             self.notes.append(f"end-point curvature not measured: {exc.message}")

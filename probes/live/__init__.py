@@ -19,6 +19,7 @@ from probes.live._curvature import (
     isolated,
     judged,
     sharpness,
+    start_from,
     threshold_of,
 )
 from probes.live._feed import LiveHistory
@@ -34,5 +35,6 @@ __all__ = [
     "isolated",
     "judged",
     "sharpness",
+    "start_from",
     "threshold_of",
 ]

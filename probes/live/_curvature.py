@@ -25,16 +25,16 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
 from torch import nn
 
 from probes.base import ProbeError
-from probes.curvature.measure import modes_and_buffers_kept
+from probes.curvature.measure import decision_test, modes_and_buffers_kept
 from probes.curvature_report import Classification, classify
-from probes.hessian import HessianOperator, LanczosResult, lanczos
+from probes.hessian import HessianOperator, LanczosResult, LanczosStep, lanczos
 from probes.stability import StepRule, stability_check
 from rules.judgements import GRADIENT_ZERO, NEGATIVE_FRACTION, eigenvalue_negative, gradient_small
 
@@ -185,15 +185,39 @@ class Sharpness:
     preconditioned: bool
     loss: float
     exceeds: bool | None  # above the threshold (a Ritz value is a lower bound: only "yes" is proof)
+    warm_start: bool = False  # Lanczos started from the previous measurement's top eigenvector
+    # the unit top Ritz vector (flat, of D H D), the next measurement's start; the caller keeps only
+    # the latest one (a model-sized vector per measurement would grow with the run)
+    vector: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "vector"}
 
 
 def top_converged(result: LanczosResult, tolerance: float) -> bool:
     """lambda_max alone is settled (its error bound within tolerance of its size), whether or not
     lambda_min is: the stability check needs only the top of the spectrum."""
     return result.converged or result.error_bound_max <= tolerance * max(abs(result.lambda_max), 1e-12)
+
+
+def start_from(previous: torch.Tensor | None, dim: int, seed: int) -> torch.Tensor | None:
+    """A Lanczos start vector from the previous top eigenvector: lambda_max moves slowly between
+    measurements, so a start close to its eigenvector settles it in a few products instead of ~10.
+    Half a random unit vector is mixed in, so a direction that has become the sharpest since still
+    has at least the weight a random start would give it (Lanczos finds the top of the spectrum its
+    start touches). None (a random start) without a previous vector of the right size."""
+    if previous is None or previous.numel() != dim or not bool(torch.isfinite(previous).all()):
+        return None
+    v = previous.detach().to("cpu", torch.float64)
+    norm = float(v.norm())
+    if norm == 0.0:
+        return None
+    noise = torch.randn(dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return v / norm + 0.5 * noise / noise.norm()
+
+
+def _top_settled(step: LanczosStep) -> str | None:
+    return "lambda_max converged" if step.converged_max else None
 
 
 def _operator(loss_fn: LossClosure, named: NamedParameters) -> HessianOperator:
@@ -216,8 +240,10 @@ def sharpness(
     tolerance: float = 1e-2,
     mode: str = "eval",
     seed: int = 0,
+    start: torch.Tensor | None = None,
 ) -> Sharpness | None:
-    """lambda_max on the held batch against the threshold; None when Adam has no statistics yet."""
+    """lambda_max on the held batch against the threshold; None when Adam has no statistics yet.
+    `start`: the previous measurement's `vector` (see `start_from`)."""
     started = time.perf_counter()
     threshold = threshold or threshold_of(optimizer)
     with isolated(model, mode):
@@ -229,10 +255,20 @@ def sharpness(
             target = (
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
             )
-            result = lanczos(target, max_iter=max_hvp, tol=tolerance, seed=seed, min_iter=3)
+            begin = start_from(start, operator.dim, seed)
+            # stop once the top alone is settled: the stability check needs nothing of lambda_min
+            result = lanczos(
+                target,
+                max_iter=max_hvp,
+                tol=tolerance,
+                seed=seed,
+                min_iter=3,
+                start=begin,
+                settled=_top_settled,
+            )
         finally:
             operator.release()
-    return judged(
+    measured = judged(
         step=step,
         optimizer_steps=_optimizer_steps(optimizer),
         lambda_max=result.lambda_max,
@@ -243,6 +279,9 @@ def sharpness(
         loss=operator.loss,
         preconditioned=threshold.preconditioned and scales is not None,
     )
+    measured.warm_start = begin is not None
+    measured.vector = None if result.vector_max is None else result.vector_max.detach()
+    return measured
 
 
 def _optimizer_steps(optimizer: torch.optim.Optimizer | None) -> float | None:
@@ -305,9 +344,20 @@ class EndPoint:
     classification: Classification
     seconds: float
     parameters: int
+    # "decide": Lanczos stopped once the flowchart's question was answered (lambda_min only as far as
+    # the saddle / minimum decision needs it, not at all when the gradient is not small);
+    # "accurate": both ends to the tolerance
+    goal: str = "accurate"
+    lambda_min_needed: bool = True  # False: not at a critical point, lambda_min is a rough Ritz value
+    stopped_because: str = ""
+    settled: str | None = None  # the decision test's reason, when it stopped the run
+    warm_start: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+GOALS = ("decide", "accurate")
 
 
 def end_point(
@@ -319,23 +369,56 @@ def end_point(
     negative_threshold: float = NEGATIVE_FRACTION,
     max_hvp: int = 40,
     tolerance: float = 1e-3,
+    top_tolerance: float | None = None,
     mode: str = "eval",
     seed: int = 0,
+    goal: str = "accurate",
+    start: torch.Tensor | None = None,
 ) -> EndPoint:
     """Gradient norm and both extreme eigenvalues of the plain Hessian on the held batch, read the
-    way `probes.measure` reads them (same thresholds, same `classify`)."""
+    way `probes.measure` reads them (same thresholds, same `classify`).
+
+    goal "decide" (what a watched run uses) stops as `probes.curvature`'s diagnosis does
+    (`decision_test`): with a gradient that is not small, once lambda_max is settled to `top_tolerance`
+    (default `tolerance`; the stability check needs no more) and lambda_min not at all; at a critical
+    point, once a saddle is proven (a Ritz value clearly negative) or no clearly negative eigenvalue
+    is left after `MIN_STEPS_FOR_NO` products. `start`: a previous top eigenvector (`start_from`),
+    used only away from a critical point, where lambda_max is all that is asked (at a critical point
+    the start is random, as in the full measurement, so lambda_min is searched for the same way)."""
+    if goal not in GOALS:
+        raise ValueError(f"goal must be one of {GOALS}")
     started = time.perf_counter()
     with isolated(model, mode):
         operator = _operator(loss_fn, list(model.named_parameters()))
         try:
             gradient_norm = float(operator.gradient.double().norm())
-            result = lanczos(operator, max_iter=max_hvp, tol=tolerance, seed=seed)
+            small = gradient_small(gradient_norm, gradient_threshold).verdict == "yes"
+            settled = None
+            begin = None
+            tol = tolerance
+            if goal == "decide":
+                if not small:
+                    tol = top_tolerance if top_tolerance is not None else tolerance
+                    begin = start_from(start, operator.dim, seed)
+                settled = decision_test(small, negative_threshold, tol)
+            min_iter = 3 if goal == "decide" and not small else 5
+            result = lanczos(
+                operator,
+                max_iter=max_hvp,
+                tol=tol,
+                seed=seed,
+                settled=settled,
+                start=begin,
+                min_iter=min_iter,
+            )
         finally:
             operator.release()
     radius = max(abs(result.lambda_max), abs(result.lambda_min))
-    # Ritz values interlace the spectrum: a clearly negative one is proof, even unconverged
+    # Ritz values interlace the spectrum: a clearly negative one is proof, even unconverged; a
+    # non-negative one is proof of the opposite once converged or settled by the decision test
     clearly_negative = eigenvalue_negative(result.lambda_min, radius, negative_threshold).verdict == "yes"
-    negative = True if clearly_negative else (False if result.converged else None)
+    decided_no = result.settled is not None and result.settled.startswith("no clearly")
+    negative = True if clearly_negative else (False if result.converged or decided_no else None)
     return EndPoint(
         step=step,
         loss=operator.loss,
@@ -343,12 +426,17 @@ def end_point(
         lambda_max=result.lambda_max,
         lambda_min=result.lambda_min,
         converged=result.converged,
-        lambda_max_converged=top_converged(result, tolerance),
+        lambda_max_converged=top_converged(result, tol),
         hvp=operator.hvp_count,
         gradient_threshold=gradient_threshold,
         negative_threshold=negative_threshold,
         hessian_negative=negative,
-        classification=classify(gradient_small(gradient_norm, gradient_threshold).verdict == "yes", negative),
+        classification=classify(small, negative),
         seconds=time.perf_counter() - started,
         parameters=operator.dim,
+        goal=goal,
+        lambda_min_needed=small or goal == "accurate",
+        stopped_because=result.stopped_because,
+        settled=result.settled,
+        warm_start=begin is not None,
     )

@@ -76,6 +76,9 @@ class LiveHistory:
         # training point do not change): half of each analysis's cost before (docs/watch.md)
         self._levels: dict[str, TrainLevels] = {}
         self._train_points = 0  # points of the training loss curve (due() runs at every step)
+        # held-out loss curves whose overfitting alert has not fired yet (due() runs at every step:
+        # a set kept up to date, not a scan of the curves)
+        self._held_open: set[str] = set()
 
     # -- feeding ------------------------------------------------------------------------------------
 
@@ -89,19 +92,26 @@ class LiveHistory:
         split: Split = "train",
         epoch: float | None = None,
     ) -> None:
+        # runs once per curve per step: the common case (a known curve, no epoch) does the least work
         curve = self._curves.get(name)
         if curve is None:
             curve = self._curves[name] = _Curve(role, split)
+            if role == "loss" and split != "train" and f"overfitting:{name}" not in self._reported:
+                self._held_open.add(name)
         value = float(value)
         curve.steps.append(float(step))
         curve.values.append(value)
-        curve.epochs.append(math.nan if epoch is None else float(epoch))
-        curve.has_epochs = curve.has_epochs or (epoch is not None and not math.isnan(epoch))
-        if role == "loss" and split != "train":
+        if epoch is None:
+            curve.epochs.append(math.nan)
+        else:
+            curve.epochs.append(float(epoch))
+            curve.has_epochs = curve.has_epochs or not math.isnan(epoch)
+        if curve.role == "loss" and curve.split != "train":
             self._held_out_points += 1
-        if name == self.train_loss:
-            self._train_points += 1
-        if name == self.train_loss and not math.isfinite(value):
+        if name != self.train_loss:
+            return
+        self._train_points += 1
+        if not math.isfinite(value):
             kind = "nan" if math.isnan(value) else "inf"
             self._fire(
                 "diverged",
@@ -143,17 +153,12 @@ class LiveHistory:
         n = self._train_points
         if n - self._analysed_at >= max(self.min_gap, self.growth * self._analysed_at):
             return True
-        held = self._held_out_points - self._held_out_at >= max(1, self.held_growth * self._held_out_at)
-        return held and self._held_out_open()
-
-    def _held_out_open(self) -> bool:
-        """Whether a held-out loss curve can still raise an alert: the only held-out rule
-        (overfitting) fires once per curve, so once every curve has fired, new held-out points need no
-        analysis of their own (the training trigger and the final analysis still see them)."""
-        return any(
-            c.role == "loss" and c.split != "train" and f"overfitting:{name}" not in self._reported
-            for name, c in self._curves.items()
-        )
+        # a held-out loss curve can still raise an alert only until its overfitting alert (the only
+        # held-out rule, once per curve) has fired: after that, new held-out points need no analysis
+        # of their own (the training trigger and the final analysis still see them)
+        if not self._held_open:
+            return False
+        return self._held_out_points - self._held_out_at >= max(1, self.held_growth * self._held_out_at)
 
     def check(self, force: bool = False) -> list[Alert]:
         """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
@@ -314,6 +319,8 @@ class LiveHistory:
         if key in self._reported:
             return
         self._reported.add(key)
+        if key.startswith("overfitting:"):
+            self._held_open.discard(key.removeprefix("overfitting:"))
         self._pending.append(alert)
 
     def _lr_text(self, step: float | None) -> str:

@@ -48,7 +48,7 @@ def test_missing_history(tmp_path: Path) -> None:
 
 def test_unreachable_server(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    run = run_cli("--server", url, env={"TRAINDOC_HOME": str(tmp_path)}, timeout=120)
+    run = run_cli("--server", url, env={"TRAINDOC_HOME": str(tmp_path)})
     assert_one_line_error(run, "cannot reach the traindoc service", url)
 
 

@@ -15,6 +15,9 @@ from assistant.client import TraindocClient
 from tui import TraindocApp
 
 WAIT_S = 60.0  # bound on waiting for the service; a probe test passes its own
+# a setup whose training cannot end before a test cancels it (a billion steps): tests that cancel or
+# quit during a probe must not race a probe that may finish first on a fast or a loaded machine
+UNTIL_CANCELLED = f"{Path(__file__).resolve().parent / 'setups' / 'trains_until_cancelled.py'}:setup"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import Button
 
 from assistant.service_models import FINISHED
-from tests.tui.conftest import idle, ready, wait_for
+from tests.tui.conftest import UNTIL_CANCELLED, idle, ready, wait_for
 from tui import TraindocApp
 from tui.widgets.chat_message import ChatMessage
 from tui.widgets.curve_plot import CurvePlot
@@ -22,9 +22,6 @@ from tui.widgets.probe_panel import ProbePanel
 
 pytestmark = pytest.mark.slow
 PROBE_WAIT_S = 240.0  # two shared cores; the demos take seconds alone
-# training that cannot end before the test cancels it (a billion steps): cancelling and quitting
-# during a probe must not race a probe that may finish first on a fast or a loaded machine
-UNTIL_CANCELLED = f"{Path(__file__).resolve().parent / 'setups' / 'trains_until_cancelled.py'}:setup"
 
 
 def texts(app: TraindocApp) -> str:

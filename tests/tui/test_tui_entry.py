@@ -59,6 +59,12 @@ def test_demo_with_a_server_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(run, "--demo runs locally")
 
 
+def test_resume_takes_a_session_id(tmp_path: Path) -> None:
+    # `--resume ID` parses; an ID the service does not hold is refused in one line before the screen
+    run = run_cli("--resume", "0123abcd", env={"TRAINDOC_HOME": str(tmp_path)})
+    assert_one_line_error(run, "0123abcd")  # no such session: said before the screen opens
+
+
 def test_not_a_terminal(tmp_path: Path) -> None:
     run = run_cli(env={"TRAINDOC_HOME": str(tmp_path)})
     assert_one_line_error(run, "needs a terminal", "traindoc diagnose")

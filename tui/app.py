@@ -67,6 +67,7 @@ class TraindocApp(App[None]):
         sources: dict[str, str] | None = None,
         export_dir: Path | None = None,
         remember_theme: bool = True,
+        session_id: str | None = None,
     ) -> None:
         super().__init__()
         if history:  # see _start_resource_tracker
@@ -80,6 +81,7 @@ class TraindocApp(App[None]):
         self.export_dir = export_dir
         self.remember_theme = remember_theme
         self.left_running: str | None = None  # the probe job running when the user quit
+        self.session_id = session_id  # `--resume ID`: this session instead of the latest
 
     def on_mount(self) -> None:
         if self.remember_theme:
@@ -87,7 +89,11 @@ class TraindocApp(App[None]):
             self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
         self.push_screen(
             ChatScreen(
-                self.conversation, resume=self.resume, label=self.label, history_label=self.history_label
+                self.conversation,
+                resume=self.resume,
+                label=self.label,
+                history_label=self.history_label,
+                session_id=self.session_id,
             )
         )
 
@@ -115,6 +121,7 @@ class TraindocApp(App[None]):
             job = self.chat.job
             self.left_running = job.id if job is not None else None
             self.chat.stop_following()
+            self.chat.stop_run_view()
         self.exit()
 
     def cancel_left_behind(self) -> None:

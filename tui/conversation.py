@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import InputError, TraindocError
 from assistant.models import Report
-from assistant.service_models import ProbeJob, ProbeJobEvent, SessionPublic
+from assistant.service_models import PointsPage, ProbeJob, ProbeJobEvent, SessionPublic
 from rules import KNOWLEDGE
 from tui.answer_parsing import Claim
 from tui.transcript import Sources
@@ -50,8 +50,11 @@ class Conversation:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    def open(self, *, resume: bool) -> tuple[SessionPublic, bool]:
-        """The latest session when resuming (and one exists), else a new one. Returns (session, resumed)."""
+    def open(self, *, resume: bool, session_id: str | None = None) -> tuple[SessionPublic, bool]:
+        """The session `session_id` (`--resume ID`: a watched run streaming to the service, say), else
+        the latest session when resuming (and one exists), else a new one. Returns (session, resumed)."""
+        if session_id is not None:
+            return self._use(self.client.get_session(session_id)), True
         if resume:
             sessions = self.client.list_sessions()
             if sessions:
@@ -79,6 +82,10 @@ class Conversation:
         if self.session_id is None:
             raise InputError("no session is open")
         return self.session_id
+
+    def points(self, after: int = 0) -> PointsPage:
+        """The session's streamed curve points from position `after` on (a watched run, `server=`)."""
+        return self.client.points(self._id(), after=after)
 
     # -- answers ------------------------------------------------------------------------------
 

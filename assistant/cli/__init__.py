@@ -56,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diagnose why a neural network trains badly: answer, or let it measure.",
     )
     add_source_options(parser)
-    parser.add_argument("--resume", action="store_true", help="continue the last session in the terminal UI")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="ID",
+        help="continue the last session (or session ID, e.g. a watched run's) in the terminal UI",
+    )
     from traindoc import __version__
 
     parser.add_argument("--version", action="version", version=f"traindoc {__version__}")

@@ -90,8 +90,11 @@ def resumed_sources(args: argparse.Namespace, client) -> bool:  # client: Traind
 
     if not args.resume or args.server or args.setup or args.demo or args.history:
         return False
-    sessions = client.list_sessions(limit=1)
-    saved = session_store.load_sources(sessions[0].id) if sessions else {}
+    if isinstance(args.resume, str):  # --resume ID: that session's sources
+        saved = session_store.load_sources(args.resume)
+    else:
+        sessions = client.list_sessions(limit=1)
+        saved = session_store.load_sources(sessions[0].id) if sessions else {}
     if not saved:
         return False
     args.setup, args.demo, args.history = saved.get("setup"), saved.get("demo"), saved.get("history")
@@ -101,6 +104,8 @@ def resumed_sources(args: argparse.Namespace, client) -> bool:  # client: Traind
 def run_tui(args: argparse.Namespace) -> int:
     client, setup, history, label = build_client(args)  # bad arguments fail first, terminal or not
     try:
+        if isinstance(args.resume, str):  # --resume ID: an unknown session is one line, not a screen
+            client.get_session(args.resume)
         again = resumed_sources(args, client)
     except BaseException:
         client.close()
@@ -123,6 +128,7 @@ def run_tui(args: argparse.Namespace) -> int:
             label=label,
             history_label=getattr(args, "history", None) or "",
             sources=_sources_of(args),
+            session_id=args.resume if isinstance(args.resume, str) else None,
         )
         app.run()
         if args.server:  # a remote probe would run on; an embedded one ends with the service (close)

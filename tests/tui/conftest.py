@@ -8,12 +8,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 
 from assistant.client import TraindocClient
 from tui import TraindocApp
 
 WAIT_S = 60.0  # bound on waiting for the service; a probe test passes its own
+# a setup whose training cannot end before a test cancels it (a billion steps): tests that cancel or
+# quit during a probe must not race a probe that may finish first on a fast or a loaded machine
+UNTIL_CANCELLED = f"{Path(__file__).resolve().parent / 'setups' / 'trains_until_cancelled.py'}:setup"
 
 
 @pytest.fixture
@@ -90,3 +94,23 @@ async def idle(pilot: Pilot) -> None:
     await pilot.pause()
     await wait_for(pilot, lambda: not app.chat.busy, what="the last request")  # type: ignore[attr-defined]
     await pilot.pause()
+
+
+async def run_palette_command(pilot: Pilot, search: str, title: str) -> None:
+    """Open the command palette, type `search`, and run the command titled `title` once the palette's
+    search (a background worker, slow on a loaded machine) has put it first in the list — never after
+    a fixed pause, which pressed Enter on an empty or stale list under load."""
+
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), what="the command palette")
+    await pilot.press(*search)
+
+    def first_is_title() -> bool:
+        commands = pilot.app.screen.query_one(CommandList)
+        if not commands.option_count or commands.highlighted != 0:
+            return False
+        prompt = commands.get_option_at_index(0).prompt
+        return title in str(getattr(prompt, "plain", prompt))
+
+    await wait_for(pilot, first_is_title, what=f"{title!r} first in the command palette")
+    await pilot.press("enter")  # the palette highlights its first hit whenever its list is refilled

@@ -27,6 +27,14 @@ from tui.widgets.finding_card import FindingCard
 PROBE_WAIT_S = 300.0  # two shared cores; the remedies of the saddle demo take ~10 s alone
 
 
+def _parses(folder: Path) -> bool:
+    try:
+        json.loads(next(folder.glob("*.json")).read_text())
+    except (StopIteration, ValueError):
+        return False
+    return True
+
+
 async def _answer_to_saddle(pilot, app: TraindocApp) -> None:  # type: ignore[no-untyped-def]
     # the flowchart's path to a saddle point, answered by hand: training loss large, the deeper model
     # worse (optimization), gradient small, a negative Hessian eigenvalue
@@ -73,8 +81,8 @@ async def test_try_it_on_the_saddle_card_measures_the_escape(
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, RemediesScreen), what="the screen to close")
         app.chat.action_export(tmp_path / "out")
-        await wait_for(pilot, lambda: any((tmp_path / "out").glob("*.json")), what="the export")
-        await pilot.pause(0.5)
+        # the JSON is written last: done when it parses (a glob alone can see it half written)
+        await wait_for(pilot, lambda: _parses(tmp_path / "out"), what="the export")
     document = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
     assert document["remedies"][0]["findings"] == ["saddle_point"]
     markdown = next((tmp_path / "out").glob("*.md")).read_text()

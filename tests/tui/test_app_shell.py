@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from assistant.models import Report
-from tests.tui.conftest import idle, ready, wait_for
+from tests.tui.conftest import idle, ready, run_palette_command, wait_for
 from tui import TraindocApp
 from tui.app import DARK, LIGHT, settings_path
 from tui.screens.export import ExportScreen
@@ -74,11 +74,7 @@ async def test_command_palette_offers_our_commands(make_app: Callable[..., Train
         for title in ("Export report", "New session", "Toggle light/dark theme", "Change an answer", "Help"):
             assert title in titles
         assert "Diagnose automatically" not in titles  # needs a setup
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Export report")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await run_palette_command(pilot, "Export report", "Export report")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export dialog")
 
 

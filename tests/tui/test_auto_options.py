@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from textual.widgets import Input, Static
 
-from tests.tui.conftest import idle, ready, wait_for
+from tests.tui.conftest import idle, ready, run_palette_command, wait_for
 from tui import TraindocApp
 from tui.screens.probe_options import ProbeOptionsScreen
 from tui.widgets.curve_plot import CurvePlot
@@ -31,11 +31,7 @@ async def test_a_uses_the_options_form_and_the_card_shows_the_density(
     async with app.run_test(size=(110, 45)) as pilot:
         await ready(pilot)
         # the palette offers every probe's options before `a` reaches it
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Options of the curvature")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await run_palette_command(pilot, "Options of the curvature", "Options of the curvature probe")
         await wait_for(pilot, lambda: isinstance(app.screen, ProbeOptionsScreen), what="the options form")
         assert app.screen.probe == "curvature"  # type: ignore[attr-defined]
         field = app.screen.query_one("#option-density", Input)

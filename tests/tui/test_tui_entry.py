@@ -48,7 +48,7 @@ def test_missing_history(tmp_path: Path) -> None:
 
 def test_unreachable_server(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    run = run_cli("--server", url, env={"TRAINDOC_HOME": str(tmp_path)}, timeout=120)
+    run = run_cli("--server", url, env={"TRAINDOC_HOME": str(tmp_path)})
     assert_one_line_error(run, "cannot reach the traindoc service", url)
 
 
@@ -57,6 +57,12 @@ def test_demo_with_a_server_is_refused(tmp_path: Path) -> None:
         "--server", "http://127.0.0.1:9", "--demo", "overfitting", env={"TRAINDOC_HOME": str(tmp_path)}
     )
     assert_one_line_error(run, "--demo runs locally")
+
+
+def test_resume_takes_a_session_id(tmp_path: Path) -> None:
+    # `--resume ID` parses; an ID the service does not hold is refused in one line before the screen
+    run = run_cli("--resume", "0123abcd", env={"TRAINDOC_HOME": str(tmp_path)})
+    assert_one_line_error(run, "0123abcd")  # no such session: said before the screen opens
 
 
 def test_not_a_terminal(tmp_path: Path) -> None:

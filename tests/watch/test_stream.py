@@ -25,7 +25,7 @@ def server(tmp_path):
     srv.stop()
 
 
-def _wait(predicate, timeout: float = 60.0) -> bool:
+def _wait(predicate, timeout: float = 240.0) -> bool:  # a bound, not a pace: loaded CI
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

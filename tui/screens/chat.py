@@ -36,6 +36,7 @@ from tui.screens.change_answer import ChangeAnswerScreen, ChangeRequest
 from tui.screens.export import ExportScreen
 from tui.screens.free_text import FreeText
 from tui.screens.measuring import Measuring
+from tui.screens.run_view import RunView
 from tui.transcript import (
     Entry,
     build,
@@ -48,6 +49,7 @@ from tui.widgets.chat_message import ChatMessage, Role
 from tui.widgets.finding_card import FindingCard
 from tui.widgets.probe_panel import ProbePanel
 from tui.widgets.question_bar import QuestionBar
+from tui.widgets.run_curves import RunCurves
 
 PLACEHOLDER = (
     "Type: 'train loss 2.3 after 10 epochs, val 2.9 (10 classes)', 'test loss is fine', 'yes', 'why?'"
@@ -75,7 +77,7 @@ def _intro(conversation: Conversation, label: str) -> str:
     return text
 
 
-class ChatScreen(Measuring, FreeText, Screen[None]):
+class ChatScreen(Measuring, FreeText, RunView, Screen[None]):
     BINDINGS = [
         # the question bar's buttons show these five keys; the footer keeps room for the rest at 80x24
         Binding("y", "answer('yes')", "Yes", id="yes", show=False),
@@ -116,9 +118,16 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
             self.paths = paths
 
     def __init__(
-        self, conversation: Conversation, *, resume: bool = False, label: str = "", history_label: str = ""
+        self,
+        conversation: Conversation,
+        *,
+        resume: bool = False,
+        label: str = "",
+        history_label: str = "",
+        session_id: str | None = None,
     ) -> None:
         super().__init__()
+        self.session_id = session_id  # --resume ID: open this session (a watched run's, say)
         self.history_label = history_label
         self.conversation = conversation
         self.resume = resume
@@ -140,6 +149,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield VerticalScroll(id="transcript")
+        yield RunCurves(id="run-curves")  # a watched run's streamed curves (hidden without any)
         yield ProbePanel(id="probe-panel")
         yield QuestionBar(id="question-bar")
         yield Input(placeholder=PLACEHOLDER, id="freetext")
@@ -153,7 +163,7 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         self.run_call(lambda: self._open(), None)
 
     def _open(self) -> SessionPublic:
-        session, resumed = self.conversation.open(resume=self.resume)
+        session, resumed = self.conversation.open(resume=self.resume, session_id=self.session_id)
         if resumed:  # the curves watched live last time, drawn in the cards again
             self.seen.update(self._stored_curves(session.id))
         if self.resume and not resumed:
@@ -235,6 +245,8 @@ class ChatScreen(Measuring, FreeText, Screen[None]):
         before, self.report = self.report, session.report
         if self.session is None or self.session.id != session.id:  # a session opened: for --resume
             session_store.save_sources(session.id, getattr(self.app, "sources", {}))
+            self.session = session
+            self.start_run_view()
         self.session = session
         for title in withdrawn_findings(before, self.report):
             self.notify(f"No longer follows: {title} (an answer it depended on changed).", severity="warning")

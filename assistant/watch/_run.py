@@ -295,6 +295,12 @@ class Run:
         return self._emit([alert], "info")
 
     def _sharpness_alerts(self, s: Sharpness) -> list[Alert]:
+        if (
+            self.streamer is not None
+        ):  # the team view draws them against each other (tui/widgets/run_curves.py)
+            self.streamer.point("lambda_max", s.step, s.lambda_max)
+            if s.threshold is not None:
+                self.streamer.point("stability_threshold", s.step, s.threshold)
         name = "preconditioned lambda_max" if s.preconditioned else "lambda_max"
         if s.threshold is None:
             if len(self.sharpness) == 1:

@@ -125,3 +125,29 @@ def test_a_server_killed_mid_run_does_not_stop_training(tmp_path, server, caplog
     failed = [r.getMessage() for r in caplog.records if "streaming to" in r.getMessage()]
     assert len(failed) == 1 and "\n" not in failed[0] and "Traceback" not in failed[0]
     assert report.server_session_id is None and (tmp_path / "w" / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_lambda_max_and_its_limit_are_streamed_for_the_team_view(tmp_path, server) -> None:
+    """Each lambda_max measurement goes to the service as `lambda_max` (and the optimizer's limit as
+    `stability_threshold`) at its step, the names the TUI's team view draws. Ground truth: the run's
+    own sharpness series in its report (what the run measured, at which step)."""
+    model = mlp(5)
+    x, y = regression_data(n=64, seed=5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    options = {"output_dir": tmp_path / "w", "store": False, "curvature_every": 40, "stream_every": 0.1}
+    with watch(model, opt, MSE, server=server.url, token=TOKEN, held_batch=(x, y), **options) as run:
+        for _ in range(120):
+            loss = MSE(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.step(loss)
+    measured = [(float(s["step"]), s["lambda_max"], s["threshold"]) for s in run.report.sharpness]
+    assert len(measured) >= 3  # step 0, the cadence, the end
+    body = _server_points(server, run.report.server_session_id)
+    got = [(p["step"], p["value"]) for p in body["points"] if p["name"] == "lambda_max"]
+    limits = [(p["step"], p["value"]) for p in body["points"] if p["name"] == "stability_threshold"]
+    assert got == [(step, pytest.approx(value, rel=1e-6)) for step, value, _ in measured]
+    assert limits == [(step, pytest.approx(limit, rel=1e-6)) for step, _, limit in measured]
+    assert all(limit == pytest.approx(2 / 0.05) for _, limit in limits)  # plain SGD: 2 / lr

@@ -2,16 +2,22 @@
 
 Changing or withdrawing an answer is a new input; the next derivation starts from scratch, so no
 conclusion that depended on the old answer can survive (the engine has no truth maintenance).
+
+The replay is computed once per change of the inputs, not once per reader (an answer in the service
+used to settle the path twice: once to check the answer is on it, once for the report), and what a
+finding's explanation takes from the derivation alone is computed once per derivation (issue 19).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeGuard
 
 from assistant.engine import Derivation, FlowchartEngine, default_engine
 from assistant.errors import InputError, OffPathAnswer
+from assistant.evaluator import Derived
 from assistant.models import (
     Answer,
     AnswerInput,
@@ -94,6 +100,21 @@ _MEASURED_ONLY = frozenset(q for q, spec in KNOWLEDGE.questions.items() if not s
 
 
 @dataclass
+class _Replay:
+    """Everything derived from one list of inputs, kept while the list holds the same objects.
+
+    `state` (the settled path: engine evaluations) is computed when first read, so reading the
+    answers in force before a change does not settle a path nobody reports.
+    """
+
+    inputs: tuple[SessionInput, ...]
+    engine: FlowchartEngine
+    history: dict[str, list[Answer]]
+    current: dict[str, Answer]
+    state: State | None = None
+
+
+@dataclass
 class State:
     """The derived view of a session at one moment."""
 
@@ -117,34 +138,57 @@ class Session:
         self.inputs: list[SessionInput] = list(inputs)
         self.engine = engine or default_engine()
         self.notes: list[str] = []
+        self._replay: _Replay | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
+    def _replayed(self) -> _Replay:
+        """The replay of the inputs as they are now, computed again only when they changed.
+
+        Changed means: another list, or another object at any position (append, pop, undo, a
+        withdrawal, an assignment to `inputs` all change it; the kept tuple holds the old objects,
+        so an id cannot be reused while it is compared). Inputs are never edited in place here; an
+        answer is replaced by appending a new one.
+        """
+        replay, inputs = self._replay, self.inputs
+        if (
+            replay is not None
+            and replay.engine is self.engine
+            and len(replay.inputs) == len(inputs)
+            and all(map(operator.is_, replay.inputs, inputs))
+        ):
+            return replay
+        history = _answer_history(inputs)
+        self._replay = _Replay(tuple(inputs), self.engine, history, _current_answers(history))
+        return self._replay
+
+    def _settled(self) -> State:
+        replay = self._replayed()
+        if replay.state is None:
+            current = replay.current
+            values, derivation = settle(self.engine, {q: a.value for q, a in current.items()})
+            active = {q: current[q] for q in values}
+            pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
+            inactive = {q: a for q, a in current.items() if q not in active}
+            replay.state = State(active, inactive, pending, derivation.findings, derivation)
+        return replay.state
+
     def _answer_history(self) -> dict[str, list[Answer]]:
         """Every answer per question since that question was last withdrawn, oldest first."""
-        out: dict[str, list[Answer]] = {}
-        for item in self.inputs:
-            if isinstance(item, AnswerInput):
-                out.setdefault(item.answer.question, []).append(item.answer)
-            else:
-                out.pop(item.question, None)
-        return out
+        return {q: list(h) for q, h in self._replayed().history.items()}
 
     def current_answers(self) -> dict[str, Answer]:
         """The answer in force per question, withdrawals applied: the latest one, except that the
         user's own yes/no wins over any measurement, whichever came first (the measurement is kept
         and reported as a disagreement)."""
-        out: dict[str, Answer] = {}
-        for question, history in self._answer_history().items():
-            mine = [a for a in history if not _measured(a)]
-            out[question] = mine[-1] if mine and mine[-1].value != "unsure" else history[-1]
-        return out
+        return dict(self._replayed().current)
 
     def disagreements(self) -> list[Disagreement]:
         """The user's answers in force over a measurement that answered differently (yes vs no)."""
-        current = self.current_answers()
+        replay = self._replayed()
+        current = replay.current
         out: list[Disagreement] = []
-        for question, history in self._answer_history().items():
+        for question, history in replay.history.items():
             kept = current[question]
             if kept.source != AnswerSource.user:
                 continue
@@ -165,15 +209,12 @@ class Session:
         return out
 
     def state(self) -> State:
-        answers = self.current_answers()
-        values, derivation = settle(self.engine, {q: a.value for q, a in answers.items()})
-        active = {q: answers[q] for q in values}
-        pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
-        inactive = {q: a for q, a in answers.items() if q not in active}
-        return State(active, inactive, pending, derivation.findings, derivation)
+        """The derived view now (fresh containers: a caller may change them without harm)."""
+        st = self._settled()
+        return State(dict(st.answers), dict(st.inactive), list(st.pending), list(st.findings), st.derivation)
 
     def report(self) -> Report:
-        st = self.state()
+        st = self._settled()  # read only here: Report copies what it keeps
         findings = [self._finding(fid, st) for fid in st.findings]
         return Report(
             session_id=self.id,
@@ -189,12 +230,11 @@ class Session:
 
     def _finding(self, fid: str, st: State) -> Finding:
         spec = KNOWLEDGE.findings[fid]
-        chain = st.derivation.chain(fid)
+        chain, used = _explained(st.derivation, fid)
         because = [
-            Reason(rule=d.rule, says=_says(d.rule), answers=d.answers, findings=list(d.findings))
+            Reason(rule=d.rule, says=_SAYS.get(d.rule, ""), answers=d.answers, findings=list(d.findings))
             for d in chain
         ]
-        used = dict.fromkeys(q for d in chain for q in d.answers)  # ordered: evidence follows the chain
         evidence: list[Evidence] = []
         for q in used:
             ev = st.answers[q].evidence if q in st.answers else None
@@ -273,8 +313,47 @@ def _measured(answer: Answer) -> bool:
     return answer.source != AnswerSource.user
 
 
-def _says(rule_name: str) -> str:
-    for rule in KNOWLEDGE.rules:
-        if rule.name == rule_name:
-            return rule.says
-    return ""
+def _answer_history(inputs: Iterable[SessionInput]) -> dict[str, list[Answer]]:
+    out: dict[str, list[Answer]] = {}
+    for item in inputs:
+        if isinstance(item, AnswerInput):
+            out.setdefault(item.answer.question, []).append(item.answer)
+        else:
+            out.pop(item.question, None)
+    return out
+
+
+def _current_answers(history: Mapping[str, list[Answer]]) -> dict[str, Answer]:
+    out: dict[str, Answer] = {}
+    for question, answers in history.items():
+        mine = [a for a in answers if not _measured(a)]
+        out[question] = mine[-1] if mine and mine[-1].value != "unsure" else answers[-1]
+    return out
+
+
+# What a rule says, by name (the first rule of that name, as a search from the start finds it).
+_SAYS: dict[str, str] = {}
+for _rule in KNOWLEDGE.rules:
+    _SAYS.setdefault(_rule.name, _rule.says)
+del _rule
+
+# A finding's chain and the questions it used, per derivation: a derivation is immutable and the
+# engine hands out the same object for the same answers, so this is keyed by identity; the entry
+# holds the derivation, so its id is not reused while the entry lives. Bounded: cleared when full
+# (a few hundred distinct derivations exist per knowledge base).
+_EXPLAINED: dict[tuple[int, str], tuple[Derivation, list[Derived], tuple[str, ...]]] = {}
+_EXPLAINED_MAX = 8192
+
+
+def _explained(derivation: Derivation, fid: str) -> tuple[list[Derived], tuple[str, ...]]:
+    """The firings that led to `fid`, and the questions they used in the chain's order."""
+    key = (id(derivation), fid)
+    hit = _EXPLAINED.get(key)
+    if hit is not None and hit[0] is derivation:
+        return hit[1], hit[2]
+    chain = derivation.chain(fid)
+    used = tuple(dict.fromkeys(q for d in chain for q in d.answers))  # ordered: evidence follows the chain
+    if len(_EXPLAINED) >= _EXPLAINED_MAX:
+        _EXPLAINED.clear()
+    _EXPLAINED[key] = (derivation, chain, used)
+    return chain, used

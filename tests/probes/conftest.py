@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -99,3 +100,20 @@ def reference_hessian(
         return loss_fn(functional_call(model, params, (x,)), y)
 
     return torch.autograd.functional.hessian(loss_of, flat)
+
+
+def start_local_ray(ray: Any, attempts: int = 3) -> None:
+    """A local Ray for the executor tests, started again up to `attempts` times: on a loaded machine
+    Ray's own start can time out (ray-project/ray#65983, docs/curvature.md), which says nothing about
+    traindoc. A start that fails every time still fails the test (CI installs Ray to test it)."""
+    import time
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            time.sleep(5 * attempt)

@@ -21,7 +21,7 @@ from probes.context import ProbeContext
 from probes.curvature import measure_curvature
 from probes.registry import run_probe
 from probes.setup import load_setup
-from tests.probes.conftest import SETUPS
+from tests.probes.conftest import SETUPS, start_local_ray
 
 ray = pytest.importorskip("ray", reason="Ray is optional (pip install ray): the Ray executor is not tested")
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_local_ray(ray)
     yield
     ray.shutdown()
 

@@ -29,7 +29,7 @@ from probes.generalization import holdout_split
 from probes.registry import run_probe
 from probes.remedies.run import try_remedies
 from probes.setup import load_setup
-from tests.probes.conftest import SETUPS
+from tests.probes.conftest import SETUPS, start_local_ray
 
 ray = pytest.importorskip("ray", reason="Ray is optional (pip install ray): the Ray executor is not tested")
 
@@ -42,7 +42,7 @@ RAY = ExecutorChoice("ray", None, 2)
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_local_ray(ray)
     yield
     ray.shutdown()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,11 +184,11 @@ class Run:
 
     def train_steps(
         self,
-        steps: list[float],
-        losses: list[float],
+        steps: Sequence[float],
+        losses: Sequence[float],
         *,
-        learning_rates: list[float] | None = None,
-        grad_norms: list[tuple[float, float]] | None = None,
+        learning_rates: Sequence[float] | None = None,
+        grad_norms: Sequence[tuple[float, float]] | None = None,
     ) -> list[Alert]:
         """Several logged training steps at once, in order (`train_step` for each, batched): every
         point joins the history with its own step, a NaN or infinite loss fires its alert naming its
@@ -202,7 +202,7 @@ class Run:
         self.last_step = steps[-1]
         streamer = self.streamer
         if streamer is not None:  # the service gets the points in the order train_step sends them
-            rates = learning_rates or [None] * len(steps)
+            rates: Sequence[float | None] = learning_rates or [None] * len(steps)
             norms = dict(grad_norms or ())
             for step, loss, rate in zip(steps, losses, rates, strict=True):
                 if rate is not None:

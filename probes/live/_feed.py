@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
@@ -130,8 +131,8 @@ class LiveHistory:
     def extend(
         self,
         name: str,
-        steps: list[float],
-        values: list[float],
+        steps: Sequence[float],
+        values: Sequence[float],
         *,
         role: Role = "loss",
         split: Split = "train",

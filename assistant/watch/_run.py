@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,48 @@ class Run:
         new = self._publish()
         if measure and self.curvature_on and math.isfinite(value):
             new += self._maybe_measure(step)
+        self.own_seconds += time.perf_counter() - t0
+        return new
+
+    def train_steps(
+        self,
+        steps: Sequence[float],
+        losses: Sequence[float],
+        *,
+        learning_rates: Sequence[float] | None = None,
+        grad_norms: Sequence[tuple[float, float]] | None = None,
+    ) -> list[Alert]:
+        """Several logged training steps at once, in order (`train_step` for each, batched): every
+        point joins the history with its own step, a NaN or infinite loss fires its alert naming its
+        own step, and the flowchart's warnings are checked once, after the last point (so they are
+        printed up to one batch late); curvature, when due, is measured after the last point, on the
+        weights as they are now. `learning_rates` runs along `steps`; `grad_norms` are (step, norm)
+        pairs for the steps that have one. Returns the new alerts."""
+        if not steps:
+            return []
+        t0 = time.perf_counter()
+        self.last_step = steps[-1]
+        streamer = self.streamer
+        if streamer is not None:  # the service gets the points in the order train_step sends them
+            rates: Sequence[float | None] = learning_rates or [None] * len(steps)
+            norms = dict(grad_norms or ())
+            for step, loss, rate in zip(steps, losses, rates, strict=True):
+                if rate is not None:
+                    streamer.point("learning_rate", step, rate)
+                if step in norms:
+                    streamer.point("grad_norm", step, norms[step])
+                streamer.point("loss", step, loss)
+        # the learning rate before the loss: a divergence alert quotes the learning rate at its step
+        if learning_rates is not None:
+            self.live.extend("learning_rate", steps, learning_rates, role="learning_rate")
+        self.live.extend("loss", steps, losses)
+        if grad_norms:
+            self.live.extend(
+                "grad_norm", [s for s, _ in grad_norms], [n for _, n in grad_norms], role="grad_norm"
+            )
+        new = self._publish()
+        if self.curvature_on and math.isfinite(losses[-1]):
+            new += self._maybe_measure(steps[-1])
         self.own_seconds += time.perf_counter() - t0
         return new
 

@@ -12,15 +12,19 @@
 `.grad` (when they are still set: call it before `zero_grad`). Without `held_batch`, the first
 `batch=` given to `run.step` is held (a copy) for the curvature measurements.
 
-A loss on an accelerator is not read at every step (`.item()` there waits for the device, a sync per
-step): the detached losses are kept and read together every `sync_every` steps (16), in one transfer,
-then fed in order, so every point and alert names its own step; a NaN is reported at most
-`sync_every` - 1 steps after it happened. On the CPU there is nothing to wait for and every step is
-read at once (`sync_every=1`), unless `sync_every` says otherwise.
+The points are fed in batches of `sync_every` steps (16): a loss on an accelerator is kept detached
+and the batch is read in one transfer (`.item()` at every step would wait for the device each time);
+on the CPU each loss is read at once, but the history still takes the batch in one call and the
+flowchart's warnings are checked once per batch (per point, this bookkeeping was the largest part of
+the watch's cost on a small model: docs/watch.md). Every point and alert names its own step; a NaN
+or divergence warning is printed at most `sync_every` - 1 steps after it happened. A batch also ends
+at every multiple of `curvature_every`, so a fixed cadence measures at its own steps. `sync_every=1`
+feeds every step at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -71,12 +75,17 @@ class TorchRun(Run):
         **kwargs: Any,
     ) -> None:
         if sync_every is not None and sync_every < 1:
-            raise ValueError(
-                "sync_every must be a positive number of steps (or None: 16 on a GPU, 1 on the CPU)"
-            )
+            raise ValueError("sync_every must be a positive number of steps (or None: 16)")
         self.loss_fn = loss_fn
-        self.sync_every = sync_every
-        self._unread: list[tuple[int, torch.Tensor, float | None, float | None, float | None]] = []
+        self.sync_every = sync_every or 16
+        # the batch not fed yet, column by column: steps, losses (a float, or a detached tensor on an
+        # accelerator, read with the batch), learning rates, (step, gradient norm) pairs
+        self._steps: list[int] = []
+        self._losses: list[float | torch.Tensor] = []
+        self._rates: list[float] = []
+        self._norms: list[tuple[float, float]] = []
+        self._on_device = False  # some loss in the batch is a tensor still on its device
+        self._epoch_given = False  # epochs go point by point (train_step): rare, and per-point data
         # the norm syncs with the device and reads every gradient: every few steps is enough for the
         # history (the overhead benchmark measured ~8% of a small MLP's step when taken at every step,
         # ~1% at every 10th; every 50th: 80 points over the benchmark's 4,000 steps)
@@ -103,34 +112,60 @@ class TorchRun(Run):
         grad_norm: float | None = None,
         epoch: float | None = None,
     ) -> list[Alert]:
-        """One optimizer step done with this training loss."""
+        """One optimizer step done with this training loss (fed with the next batch of steps)."""
+        t0 = time.perf_counter()
         self.steps += 1
+        steps = self.steps
         if self.held_batch is None and batch is not None:
             self.hold(copy_batch(batch))
-        if grad_norm is None and self.model is not None and self.steps % self.grad_norm_every == 0:
+        if grad_norm is None and self.model is not None and steps % self.grad_norm_every == 0:
             grad_norm = grad_norm_of(self.model)
-        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
-            every = self.sync_every or (1 if loss.device.type == "cpu" else 16)
-            if every > 1:
-                lr = float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else None
-                self._unread.append((self.steps, loss.detach(), lr, grad_norm, epoch))
-                return self._read() if len(self._unread) >= every else []
-        return self.train_step(self.steps, loss, grad_norm=grad_norm, epoch=epoch)
+        if epoch is not None or self._epoch_given:  # epochs given: the per-point path, in order
+            self._epoch_given = True
+            self.own_seconds += time.perf_counter() - t0
+            return self._read() + self.train_step(steps, loss, grad_norm=grad_norm, epoch=epoch)
+        if isinstance(loss, torch.Tensor):
+            if loss.numel() != 1:
+                value: float | torch.Tensor = float(loss.detach().float().mean())
+            elif loss.device.type == "cpu":
+                value = loss.item()  # nothing to wait for on the CPU
+            else:
+                value = loss.detach()
+                self._on_device = True
+        else:
+            value = float(loss)
+        self._steps.append(steps)
+        self._losses.append(value)
+        if self.optimizer is not None:
+            self._rates.append(float(self.optimizer.param_groups[0]["lr"]))
+        if grad_norm is not None:
+            self._norms.append((steps, float(grad_norm)))
+        full = len(self._steps) >= self.sync_every or (
+            self.curvature_every is not None and steps % self.curvature_every == 0
+        )
+        self.own_seconds += time.perf_counter() - t0
+        return self._read() if full else []
 
     def _read(self) -> list[Alert]:
-        """The kept losses, read in one transfer and fed in order (curvature only after the last:
-        it measures the weights as they are now)."""
-        if not self._unread:
+        """The batch, read (in one transfer from an accelerator) and fed in order (curvature only
+        after the last: it measures the weights as they are now)."""
+        if not self._steps:
             return []
-        unread, self._unread = self._unread, []
-        values = torch.stack([loss.reshape(()) for _, loss, _, _, _ in unread]).double().tolist()
-        alerts: list[Alert] = []
-        for i, ((step, _, lr, norm, epoch), value) in enumerate(zip(unread, values, strict=True)):
-            last = i == len(unread) - 1
-            alerts += self.train_step(
-                step, value, learning_rate=lr, grad_norm=norm, epoch=epoch, measure=last
-            )
-        return alerts
+        t0 = time.perf_counter()
+        steps, losses, rates, norms = self._steps, self._losses, self._rates, self._norms
+        self._steps, self._losses, self._rates, self._norms = [], [], [], []
+        if self._on_device:
+            self._on_device = False
+            tensors = [v for v in losses if isinstance(v, torch.Tensor)]
+            read = iter(torch.stack([t.reshape(()) for t in tensors]).double().tolist())
+            losses = [next(read) if isinstance(v, torch.Tensor) else v for v in losses]
+        self.own_seconds += time.perf_counter() - t0
+        return self.train_steps(
+            steps,
+            losses,  # type: ignore[arg-type]  # every tensor was read above
+            learning_rates=rates if self.optimizer is not None else None,
+            grad_norms=norms,
+        )
 
     def finish(self) -> Any:
         self._read()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
@@ -112,17 +113,54 @@ class LiveHistory:
             return
         self._train_points += 1
         if not math.isfinite(value):
-            kind = "nan" if math.isnan(value) else "inf"
-            self._fire(
-                "diverged",
-                Alert(
-                    kind="diverged",
-                    step=step,
-                    message=f"training loss is {kind.upper() if kind == 'nan' else value} at step {step:g}: "
-                    f"the run diverged{self._lr_text(step)}",
-                    data={"kind": kind, "value": None},
-                ),
-            )
+            self._diverged(step, value)
+
+    def _diverged(self, step: float, value: float) -> None:
+        kind = "nan" if math.isnan(value) else "inf"
+        self._fire(
+            "diverged",
+            Alert(
+                kind="diverged",
+                step=step,
+                message=f"training loss is {kind.upper() if kind == 'nan' else value} at step {step:g}: "
+                f"the run diverged{self._lr_text(step)}",
+                data={"kind": kind, "value": None},
+            ),
+        )
+
+    def extend(
+        self,
+        name: str,
+        steps: Sequence[float],
+        values: Sequence[float],
+        *,
+        role: Role = "loss",
+        split: Split = "train",
+    ) -> None:
+        """`add` for several points of one curve at once, in step order and without epochs (the
+        batched feed of a training loop: one call per curve per batch instead of one per point).
+        A NaN or infinite training loss fires its alert with its own step, as `add` does."""
+        if not steps:
+            return
+        curve = self._curves.get(name)
+        if curve is None:
+            curve = self._curves[name] = _Curve(role, split)
+            if role == "loss" and split != "train" and f"overfitting:{name}" not in self._reported:
+                self._held_open.add(name)
+        curve.steps.extend(map(float, steps))
+        curve.values.extend(map(float, values))
+        curve.epochs.extend([math.nan] * len(steps))
+        if curve.role == "loss" and curve.split != "train":
+            self._held_out_points += len(steps)
+        if name != self.train_loss:
+            return
+        self._train_points += len(steps)
+        if math.isfinite(sum(values)):  # the common case, in C; an overflowing sum falls through to the scan
+            return
+        for step, value in zip(steps, values, strict=True):
+            if not math.isfinite(value):
+                self._diverged(step, value)
+                return  # the alert fires once: the first non-finite loss names the step
 
     def value_at(self, name: str, step: float) -> float | None:
         """The last value of curve `name` logged at or before `step` (e.g. the learning rate then)."""

@@ -270,12 +270,15 @@ def test_the_session_and_the_history_file_are_what_traindoc_reads(tmp_path, capl
         assert (tmp_path / "x4.0").joinpath(report.files[name].split("/")[-1]).exists()
 
 
-def test_losses_read_together_give_the_same_points_and_alerts(tmp_path) -> None:
-    """`sync_every=8` (what a GPU gets, 16 there) against reading every step: the same history, point
-    for point, and the NaN the loop feeds at step 37 (by construction) named at step 37, reported by
-    step 40, with the learning rate then."""
+@pytest.mark.parametrize("sync_every", [8, None])
+def test_losses_read_together_give_the_same_points_and_alerts(tmp_path, sync_every) -> None:
+    """Batches of 8 and of the default 16 steps against feeding every step (`sync_every=1`): the same
+    history, point for point, and the NaN the loop feeds at step 37 (by construction) named at step
+    37, reported at the end of its batch, with the learning rate then: the evaluation at step 30 feeds
+    the steps not fed yet, so the batch holding step 37 is 31-38 (8 steps) or 31-40 (16, cut by the
+    evaluation at step 40)."""
 
-    def fed(sync_every: int) -> tuple[list, list, int]:
+    def fed(sync_every: int | None) -> tuple[list, list, int]:
         model = mlp(1)
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         x, y = regression_data(n=32)
@@ -289,19 +292,39 @@ def test_losses_read_together_give_the_same_points_and_alerts(tmp_path) -> None:
                     loss.backward()
                     opt.step()
                 alerts = run.step(loss)
+                if step % 10 == 0:
+                    alerts += run.eval(0.5)  # feeds the steps not yet fed first
                 if any(a.kind == "diverged" for a in alerts) and seen_at < 0:
                     seen_at = step
-                if step % 10 == 0:
-                    run.eval(0.5)
         points = [
             (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in run.live.curve_points()
         ]
         return points, [a for a in run.report.alerts if a["kind"] == "diverged"], seen_at
 
     once, alerts_once, at_once = fed(1)
-    batched, alerts_batched, at_batched = fed(8)
+    batched, alerts_batched, at_batched = fed(sync_every)
     assert batched == once
-    assert at_once == 37 and 37 <= at_batched <= 40
+    assert at_once == 37 and at_batched == (38 if sync_every == 8 else 40)
     assert alerts_batched[0]["step"] == alerts_once[0]["step"] == 37
     assert alerts_batched[0]["message"] == alerts_once[0]["message"]
     assert "learning rate 0.01" in alerts_batched[0]["message"]
+
+
+def test_a_fixed_cadence_measures_at_its_own_steps_between_batches(tmp_path) -> None:
+    """Points are fed 16 at a time by default, but a batch also ends at every multiple of
+    `curvature_every`: with 7, the measurements are at steps 0, 7, 14, ... 49 exactly, and the end
+    point at step 50 (the step numbers are the loop's own)."""
+    model = mlp(2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = regression_data(n=32)
+    options = {"output_dir": tmp_path / "c", "store": False, "curvature_every": 7}
+    with watch(model, opt, MSE, held_batch=(x, y), **options) as run:
+        for _ in range(50):
+            loss = MSE(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            run.step(loss)
+    steps = [s["step"] for s in run.report.sharpness]
+    assert steps == [*range(0, 50, 7), 50]
+    assert run.live.points("loss") == 50 and run.live.points("learning_rate") == 50

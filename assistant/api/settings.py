@@ -232,11 +232,14 @@ def load_config(path: str | Path) -> dict[str, Any]:
         "synchronous",
         "limits",
         "allowed_hosts",
+        "executors",
     }
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"config file {path}: unknown key(s) {', '.join(unknown)}", field=unknown[0])
-    out: dict[str, Any] = {k: data[k] for k in ("host", "port", "max_body_bytes", "synchronous") if k in data}
+    out: dict[str, Any] = {
+        k: data[k] for k in ("host", "port", "max_body_bytes", "synchronous", "executors") if k in data
+    }
     if "db" in data:
         out["db_path"] = (base / str(data["db"])).resolve()
     if "token_env" in data:  # a token belongs in the environment, not in a file that gets committed

@@ -68,3 +68,13 @@ def test_serve_refuses_a_bad_allowed_executor_in_one_line(tmp_path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "executor" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_config_file_allows_executors(tmp_path) -> None:
+    from assistant.api.settings import build_settings, load_config
+
+    (tmp_path / "traindoc.toml").write_text('executors = ["local", "ray"]\n', encoding="utf-8")
+    assert build_settings(**load_config(tmp_path / "traindoc.toml")).executors == ["local", "ray"]
+    (tmp_path / "bad.toml").write_text('executors = ["rai"]\n', encoding="utf-8")
+    with pytest.raises(InputError, match="executor"):
+        build_settings(**load_config(tmp_path / "bad.toml"))

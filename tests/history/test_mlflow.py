@@ -139,16 +139,19 @@ def real_mlflow(tmp_path):
 def test_real_mlflow_server(real_mlflow) -> None:
     base, port = real_mlflow
     api = f"{base}/api/2.0/mlflow"
-    experiment = httpx.post(f"{api}/experiments/create", json={"name": "traindoc-test"}).json()[
+    # the test's own logging calls: MLflow answers a write in milliseconds on a quiet machine but took
+    # over httpx's default 5 s on a loaded 2-core one (the reader's own timeout is tested above)
+    http = httpx.Client(timeout=120)
+    experiment = http.post(f"{api}/experiments/create", json={"name": "traindoc-test"}).json()[
         "experiment_id"
     ]
 
     def logged_run(metrics: list[dict]) -> str:
-        run_id = httpx.post(
-            f"{api}/runs/create", json={"experiment_id": experiment, "start_time": 0}
-        ).json()["run"]["info"]["run_id"]
+        run_id = http.post(f"{api}/runs/create", json={"experiment_id": experiment, "start_time": 0}).json()[
+            "run"
+        ]["info"]["run_id"]
         for start in range(0, len(metrics), 100):  # log-batch takes at most 1000 metrics
-            r = httpx.post(
+            r = http.post(
                 f"{api}/runs/log-batch", json={"run_id": run_id, "metrics": metrics[start : start + 100]}
             )
             assert r.status_code == 200, r.text
@@ -163,7 +166,7 @@ def test_real_mlflow_server(real_mlflow) -> None:
         {"key": "val_loss", "value": v, "timestamp": i, "step": 15 * i + 14} for i, v in enumerate(val)
     ]
     clean = logged_run(metrics)
-    o = history_outcome(f"mlflow://127.0.0.1:{port}/{clean}", page_size=50)
+    o = history_outcome(f"mlflow://127.0.0.1:{port}/{clean}", page_size=50, timeout=120)
     assert o.answers["val_loss_large"] == "yes"
     assert o.data["analysis"]["held_out"][0]["best_step"] == 15 * 3 + 14
 
@@ -171,15 +174,16 @@ def test_real_mlflow_server(real_mlflow) -> None:
     # reader keeps the point, and the model at the end of the run has no usable held-out loss, so the
     # question is left open with that reason rather than judged on a value that is not the run's end.
     broken = logged_run(metrics + [{"key": "val_loss", "value": "NaN", "timestamp": 99, "step": 200}])
-    h = load_history(f"mlflow://127.0.0.1:{port}/{broken}", page_size=50)
+    h = load_history(f"mlflow://127.0.0.1:{port}/{broken}", page_size=50, timeout=120)
     names = {s.name: s for s in h.series}
     assert len(names["train_loss"].values) == 120
     assert names["val_loss"].values[:8] == pytest.approx(val) and math.isnan(names["val_loss"].values[8])
-    o = history_outcome(f"mlflow://127.0.0.1:{port}/{broken}", page_size=50)
+    o = history_outcome(f"mlflow://127.0.0.1:{port}/{broken}", page_size=50, timeout=120)
     assert "val_loss_large" not in o.answers
     assert any(r.startswith("val_loss_large: left open: val_loss ends in NaN/inf") for r in o.rules)
+    http.close()
     with pytest.raises(ProbeError, match="not found"):
-        load_history(f"mlflow://127.0.0.1:{port}/0123456789abcdef0123456789abcdef")
+        load_history(f"mlflow://127.0.0.1:{port}/0123456789abcdef0123456789abcdef", timeout=120)
 
 
 def test_metrics_logged_without_steps_are_ordered_by_time(mlflow_stub) -> None:

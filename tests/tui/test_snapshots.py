@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input
 
 from probes.base import ProbeOutcome, ProbeProgress
-from tests.tui.conftest import idle, ready, wait_for
+from tests.tui.conftest import WAIT_S, idle, ready, wait_for
 from tui import TraindocApp
 from tui.app import LIGHT
 from tui.failures import probe_failed_markdown
@@ -39,6 +42,34 @@ async def pin(pilot: Pilot) -> None:
     app.chat.sub_title = "session (test)"
     app.clear_notifications()
     await pilot.pause()
+
+
+async def scrolled_to(pilot: Pilot, widget: Widget) -> None:
+    """Scroll the transcript so that `widget` is in view (at its top, or as high as the end allows),
+    and wait until it stays there with no toast left. The transcript is anchored to its end (new messages scroll it down), and on a loaded
+    machine the session's last layout and its "Resumed ..." toast could land after one
+    `scroll_visible`: CI once pinned the screen scrolled back to the end with the toast showing."""
+    app: TraindocApp = pilot.app  # type: ignore[assignment]
+    transcript = app.screen.query_one("#transcript", VerticalScroll)
+    transcript.release_anchor()  # as a user scrolling up does
+
+    def settled() -> bool:
+        shown = transcript.content_region.contains_region(widget.region)  # the whole plot in view
+        return shown and not app._notifications
+
+    deadline = time.monotonic() + WAIT_S
+    stable = 0
+    while stable < 3:  # the same place over three frames
+        if time.monotonic() > deadline:
+            where = f"{widget.region} in {transcript.content_region}, {len(app._notifications)} toasts"
+            raise AssertionError(f"the view did not settle on {widget!r} within {WAIT_S:.0f} s: {where}")
+        if not settled():
+            stable = 0
+            app.clear_notifications()
+            widget.scroll_visible(animate=False, top=True, immediate=True)
+        else:
+            stable += 1
+        await pilot.pause(0.05)
 
 
 async def model_bias(pilot: Pilot) -> None:
@@ -249,8 +280,8 @@ def test_density_plot_in_the_card(
             pilot.app.theme = LIGHT
         app: TraindocApp = pilot.app  # type: ignore[assignment]
         plot = next(p for p in app.screen.query(CurvePlot) if p.has_class("density-plot"))
-        plot.scroll_visible(animate=False, top=True)
-        await pilot.pause()
+        await scrolled_to(pilot, plot)
         await pin(pilot)
+        await scrolled_to(pilot, plot)  # pinning re-lays the screen out; the view must not move
 
     assert snap_compare(make_app(resume=True, client=client), terminal_size=size, run_before=run_before)

@@ -37,6 +37,8 @@ Emit = Callable[[str, str], None]  # (level "info" | "warning", one line)
 LossOf = Callable[[nn.Module, Any], torch.Tensor]  # (model, held batch) -> scalar loss
 
 _log = logging.getLogger("traindoc.watch")
+# step 0 stops once lambda_max is clearly below this share of the threshold (the first sharpening band)
+START_SETTLE_BELOW = 0.5
 
 
 def log_emit(level: str, message: str) -> None:
@@ -86,9 +88,15 @@ class Run:
         token: str | None = None,
         stream: bool = True,
         stream_every: float = 2.0,
+        sync_every: int | None = None,
+        analysis_budget: float = 0.01,
     ) -> None:
+        if sync_every is not None and sync_every < 1:
+            raise ValueError("sync_every must be a positive number of steps (or None: 16)")
         if curvature_every is not None and curvature_every < 1:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
+        if not 0 < analysis_budget <= 1:
+            raise ValueError("analysis_budget must be a fraction of the training time, e.g. 0.01")
         if not 0 < budget < 1:
             raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.02")
         if end_goal not in ("decide", "accurate"):
@@ -107,6 +115,11 @@ class Run:
         self._threshold_of = threshold  # for optimizers that are not torch's (Keras)
         self.options = HistoryOptions(classes=classes, baseline=baseline, patience=patience)
         self.live = LiveHistory(f"watch:{self.name}", self.options, total_steps=total_steps)
+        # the history analyses during the run (each reads the whole history) on a time budget too:
+        # a due analysis waits while the analyses so far plus the next would exceed this share of
+        # the training time (a run of very fast steps would otherwise spend a large share there);
+        # the final analysis always runs, and the O(1) NaN/inf check never waits
+        self.analysis_budget = analysis_budget
         self.store, self.db_path = store, db_path
         self.server, self.token = server, token
         self.alerts: list[Alert] = []
@@ -124,6 +137,16 @@ class Run:
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
+        # logged training steps not fed yet (`queue`), column by column: fed `sync_every` steps at a
+        # time (per point, the bookkeeping was the largest part of the watch's cost on a small model)
+        self.sync_every = sync_every or 16
+        self._steps: list[float] = []
+        self._losses: list[float | torch.Tensor] = []  # a detached tensor on an accelerator
+        self._rates: list[float | None] = []
+        self._epochs: list[float | None] = []
+        self._norms: list[tuple[float, float]] = []
+        self._on_device = False  # some loss in the batch is still a tensor on its device
+        self._queued_to: float = 0  # the last step queued (the spacing of the logged steps)
         # with a server: the points go there while the run trains (a background thread, _stream)
         self.streamer: Streamer | None = None
         if server and stream:
@@ -141,7 +164,11 @@ class Run:
         which no later measurement would show it. Adam has no statistics yet and is skipped."""
         t0 = time.perf_counter()
         try:
-            return self.measure(0) if self.curvature_on and not self.sharpness else []
+            if not self.curvature_on or self.sharpness:
+                return []
+            # the question here is a catapult: far below the limit, Lanczos stops once that is clear
+            # (~3 products instead of ~10 on the benchmark's MLP and CNN), not at 1% precision
+            return self.measure(0, settle_below=START_SETTLE_BELOW)
         finally:
             self.own_seconds += time.perf_counter() - t0
 
@@ -182,27 +209,100 @@ class Run:
         self.own_seconds += time.perf_counter() - t0
         return new
 
+    def queue(
+        self,
+        step: float,
+        loss: float | torch.Tensor,
+        *,
+        learning_rate: float | None = None,
+        grad_norm: float | torch.Tensor | None = None,
+        epoch: float | None = None,
+    ) -> list[Alert]:
+        """`train_step`, batched: the point waits with the others until the batch covers
+        `sync_every` steps (or an evaluation, the end of the run, or a multiple of
+        `curvature_every`), then the batch is fed in one `train_steps` call. The same points and
+        the same alerts as feeding each step at once (every point and alert names its own step, a
+        NaN or divergence warning quotes the learning rate at its step); the warnings come out up to
+        `sync_every` - 1 steps later. A loss on an accelerator stays there until the batch is read
+        in one transfer. Logged steps spaced `sync_every` or more apart are fed at once."""
+        t0 = time.perf_counter()
+        gap = step - self._queued_to
+        self._queued_to = step
+        if isinstance(loss, torch.Tensor):
+            if loss.numel() != 1:
+                value: float | torch.Tensor = float(loss.detach().float().mean())
+            elif loss.device.type == "cpu":
+                value = loss.item()  # nothing to wait for on the CPU
+            else:
+                value = loss.detach()
+                self._on_device = True
+        else:
+            value = float(loss)
+        if learning_rate is None and self.optimizer is not None:
+            learning_rate = float(self.optimizer.param_groups[0]["lr"])
+        self._steps.append(step)
+        self._losses.append(value)
+        self._rates.append(learning_rate)
+        self._epochs.append(epoch)
+        if grad_norm is not None:
+            self._norms.append((step, _number(grad_norm)))
+        full = len(self._steps) * max(gap, 1) >= self.sync_every or (
+            self.curvature_every is not None and step % self.curvature_every == 0
+        )
+        self.own_seconds += time.perf_counter() - t0
+        return self.flush() if full else []
+
+    def flush(self) -> list[Alert]:
+        """Feed the queued steps (read in one transfer from an accelerator), in order; curvature,
+        when due, after the last (it measures the weights as they are now)."""
+        if not self._steps:
+            return []
+        t0 = time.perf_counter()
+        steps, losses, rates, epochs, norms = (
+            self._steps,
+            self._losses,
+            self._rates,
+            self._epochs,
+            self._norms,
+        )
+        self._steps, self._losses, self._rates, self._epochs, self._norms = [], [], [], [], []
+        if self._on_device:
+            self._on_device = False
+            tensors = [v for v in losses if isinstance(v, torch.Tensor)]
+            read = iter(torch.stack([t.reshape(()) for t in tensors]).double().tolist())
+            losses = [next(read) if isinstance(v, torch.Tensor) else v for v in losses]
+        self.own_seconds += time.perf_counter() - t0
+        return self.train_steps(
+            steps,
+            losses,  # type: ignore[arg-type]  # every tensor was read above
+            learning_rates=rates,
+            grad_norms=norms,
+            epochs=epochs if any(e is not None for e in epochs) else None,
+        )
+
     def train_steps(
         self,
         steps: Sequence[float],
         losses: Sequence[float],
         *,
-        learning_rates: Sequence[float] | None = None,
+        learning_rates: Sequence[float | None] | None = None,
         grad_norms: Sequence[tuple[float, float]] | None = None,
+        epochs: Sequence[float | None] | None = None,
     ) -> list[Alert]:
         """Several logged training steps at once, in order (`train_step` for each, batched): every
         point joins the history with its own step, a NaN or infinite loss fires its alert naming its
         own step, and the flowchart's warnings are checked once, after the last point (so they are
         printed up to one batch late); curvature, when due, is measured after the last point, on the
-        weights as they are now. `learning_rates` runs along `steps`; `grad_norms` are (step, norm)
-        pairs for the steps that have one. Returns the new alerts."""
+        weights as they are now. `learning_rates` (None where a step has none) and `epochs` run along
+        `steps`; `grad_norms` are (step, norm) pairs for the steps that have one. Returns the new
+        alerts."""
         if not steps:
             return []
         t0 = time.perf_counter()
         self.last_step = steps[-1]
         streamer = self.streamer
+        rates: Sequence[float | None] = learning_rates or [None] * len(steps)
         if streamer is not None:  # the service gets the points in the order train_step sends them
-            rates: Sequence[float | None] = learning_rates or [None] * len(steps)
             norms = dict(grad_norms or ())
             for step, loss, rate in zip(steps, losses, rates, strict=True):
                 if rate is not None:
@@ -212,11 +312,26 @@ class Run:
                 streamer.point("loss", step, loss)
         # the learning rate before the loss: a divergence alert quotes the learning rate at its step
         if learning_rates is not None:
-            self.live.extend("learning_rate", steps, learning_rates, role="learning_rate")
-        self.live.extend("loss", steps, losses)
+            if all(r is not None for r in rates):
+                self.live.extend("learning_rate", steps, rates, role="learning_rate", epochs=epochs)  # type: ignore[arg-type]
+            else:
+                kept = [i for i, r in enumerate(rates) if r is not None]
+                self.live.extend(
+                    "learning_rate",
+                    [steps[i] for i in kept],
+                    [rates[i] for i in kept],  # type: ignore[misc]
+                    role="learning_rate",
+                    epochs=None if epochs is None else [epochs[i] for i in kept],
+                )
+        self.live.extend("loss", steps, losses, epochs=epochs)
         if grad_norms:
+            at = dict(zip(steps, epochs, strict=True)) if epochs is not None else None
             self.live.extend(
-                "grad_norm", [s for s, _ in grad_norms], [n for _, n in grad_norms], role="grad_norm"
+                "grad_norm",
+                [s for s, _ in grad_norms],
+                [n for _, n in grad_norms],
+                role="grad_norm",
+                epochs=None if at is None else [at.get(s) for s, _ in grad_norms],
             )
         new = self._publish()
         if self.curvature_on and math.isfinite(losses[-1]):
@@ -233,7 +348,9 @@ class Run:
         split: Split = "val",
         epoch: float | None = None,
     ) -> list[Alert]:
-        """Record a held-out loss (validation by default); returns new alerts."""
+        """Record a held-out loss (validation by default), after the queued training steps; returns
+        new alerts."""
+        queued = self.flush()
         t0 = time.perf_counter()
         value = _number(loss)
         self.live.add(name, value, step, split=split, epoch=epoch)
@@ -241,9 +358,10 @@ class Run:
             self.streamer.point(name, step, value)
         new = self._publish()
         self.own_seconds += time.perf_counter() - t0
-        return new
+        return queued + new
 
     def metric(self, step: float, name: str, value: float, *, split: Split = "val") -> None:
+        self.flush()  # after the training points logged before it, as when fed one by one
         number = _number(value)
         self.live.add(name, number, step, role="metric", split=split)
         if self.streamer is not None:
@@ -274,8 +392,9 @@ class Run:
             return False
         return self.measure_seconds + 2 * self._next_cost <= self.budget * now
 
-    def measure(self, step: float | None = None) -> list[Alert]:
-        """lambda_max now, against the optimizer's threshold (also callable by hand)."""
+    def measure(self, step: float | None = None, *, settle_below: float | None = None) -> list[Alert]:
+        """lambda_max now, against the optimizer's threshold (also callable by hand); `settle_below`:
+        see `probes.live.sharpness`."""
         if not self.curvature_on or self.model is None:  # curvature_on implies a model
             return []
         step = self.last_step if step is None else step
@@ -290,6 +409,7 @@ class Run:
                 max_hvp=self.max_hvp,
                 mode=self.mode,
                 start=self._top_vector,
+                settle_below=settle_below,
             )
         except ProbeError as exc:
             return self._curvature_failed(step, exc)
@@ -384,7 +504,10 @@ class Run:
     # -- alerts -------------------------------------------------------------------------------------
 
     def _publish(self) -> list[Alert]:
-        return self._record(self.live.check())
+        return self._record(self.live.check(afford=self._analysis_affordable))
+
+    def _analysis_affordable(self, seconds: float) -> bool:
+        return self.live.analysis_seconds + seconds <= self.analysis_budget * self.training_seconds()
 
     def _record(self, alerts: list[Alert]) -> list[Alert]:
         return self._emit(alerts, "warning")
@@ -405,6 +528,7 @@ class Run:
 
         if self.finished:
             raise RuntimeError("this run has already finished")
+        self.flush()
         self.finished = True
         t0 = time.perf_counter()
         if self._curvature_wanted and not self.sharpness and self.curvature_on is False and not self.notes:

@@ -116,8 +116,8 @@ class TraindocCallback(TrainerCallback):
         if self.run is None or not logs:
             return
         step, epoch = state.global_step, logs.get("epoch")
-        if "loss" in logs:
-            self.run.train_step(
+        if "loss" in logs:  # fed `sync_every` steps at a time (Run.queue); at once when logged sparsely
+            self.run.queue(
                 step,
                 logs["loss"],
                 learning_rate=logs.get("learning_rate"),

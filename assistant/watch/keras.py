@@ -181,7 +181,7 @@ class TraindocCallback(keras.callbacks.Callback):
             loss = mean
         self._mean = mean
         lr = _float(self.model.optimizer.learning_rate)
-        self.run.train_step(self._step, loss, learning_rate=lr)
+        self.run.queue(self._step, loss, learning_rate=lr)  # fed `sync_every` steps at a time
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.run is None or not logs:

@@ -105,7 +105,8 @@ class TraindocCallback(Callback):
             return
         step = trainer.global_step
         grad_norm = grad_norm_of(pl_module) if step % GRAD_NORM_EVERY == 0 else None
-        self.run.train_step(step, loss, grad_norm=grad_norm, epoch=trainer.current_epoch)
+        # fed `sync_every` steps at a time (Run.queue): on an accelerator the losses are read together
+        self.run.queue(step, loss, grad_norm=grad_norm, epoch=trainer.current_epoch)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # after the epoch-level metrics are reduced into callback_metrics

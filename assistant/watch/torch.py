@@ -71,21 +71,9 @@ class TorchRun(Run):
         loss_fn: LossFn | None,
         *,
         grad_norm_every: int = 50,
-        sync_every: int | None = None,
         **kwargs: Any,
     ) -> None:
-        if sync_every is not None and sync_every < 1:
-            raise ValueError("sync_every must be a positive number of steps (or None: 16)")
         self.loss_fn = loss_fn
-        self.sync_every = sync_every or 16
-        # the batch not fed yet, column by column: steps, losses (a float, or a detached tensor on an
-        # accelerator, read with the batch), learning rates, (step, gradient norm) pairs
-        self._steps: list[int] = []
-        self._losses: list[float | torch.Tensor] = []
-        self._rates: list[float] = []
-        self._norms: list[tuple[float, float]] = []
-        self._on_device = False  # some loss in the batch is a tensor still on its device
-        self._epoch_given = False  # epochs go point by point (train_step): rare, and per-point data
         # the norm syncs with the device and reads every gradient: every few steps is enough for the
         # history (the overhead benchmark measured ~8% of a small MLP's step when taken at every step,
         # ~1% at every 10th; every 50th: 80 points over the benchmark's 4,000 steps)
@@ -120,63 +108,14 @@ class TorchRun(Run):
             self.hold(copy_batch(batch))
         if grad_norm is None and self.model is not None and steps % self.grad_norm_every == 0:
             grad_norm = grad_norm_of(self.model)
-        if epoch is not None or self._epoch_given:  # epochs given: the per-point path, in order
-            self._epoch_given = True
-            self.own_seconds += time.perf_counter() - t0
-            return self._read() + self.train_step(steps, loss, grad_norm=grad_norm, epoch=epoch)
-        if isinstance(loss, torch.Tensor):
-            if loss.numel() != 1:
-                value: float | torch.Tensor = float(loss.detach().float().mean())
-            elif loss.device.type == "cpu":
-                value = loss.item()  # nothing to wait for on the CPU
-            else:
-                value = loss.detach()
-                self._on_device = True
-        else:
-            value = float(loss)
-        self._steps.append(steps)
-        self._losses.append(value)
-        if self.optimizer is not None:
-            self._rates.append(float(self.optimizer.param_groups[0]["lr"]))
-        if grad_norm is not None:
-            self._norms.append((steps, float(grad_norm)))
-        full = len(self._steps) >= self.sync_every or (
-            self.curvature_every is not None and steps % self.curvature_every == 0
-        )
         self.own_seconds += time.perf_counter() - t0
-        return self._read() if full else []
-
-    def _read(self) -> list[Alert]:
-        """The batch, read (in one transfer from an accelerator) and fed in order (curvature only
-        after the last: it measures the weights as they are now)."""
-        if not self._steps:
-            return []
-        t0 = time.perf_counter()
-        steps, losses, rates, norms = self._steps, self._losses, self._rates, self._norms
-        self._steps, self._losses, self._rates, self._norms = [], [], [], []
-        if self._on_device:
-            self._on_device = False
-            tensors = [v for v in losses if isinstance(v, torch.Tensor)]
-            read = iter(torch.stack([t.reshape(()) for t in tensors]).double().tolist())
-            losses = [next(read) if isinstance(v, torch.Tensor) else v for v in losses]
-        self.own_seconds += time.perf_counter() - t0
-        return self.train_steps(
-            steps,
-            losses,  # type: ignore[arg-type]  # every tensor was read above
-            learning_rates=rates if self.optimizer is not None else None,
-            grad_norms=norms,
-        )
-
-    def finish(self) -> Any:
-        self._read()
-        return super().finish()
+        return self.queue(steps, loss, grad_norm=grad_norm, epoch=epoch)
 
     def eval(
         self, loss: float | torch.Tensor, *, name: str = "val_loss", split: Split = "val"
     ) -> list[Alert]:
-        """A held-out loss at the current step."""
-        alerts = self._read()
-        return alerts + self.evaluation(self.steps, loss, name=name, split=split)
+        """A held-out loss at the current step (after the steps not fed yet)."""
+        return self.evaluation(self.steps, loss, name=name, split=split)
 
     def __enter__(self) -> TorchRun:
         self.start()  # with a held batch given: lambda_max at the initial weights

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from probes.history import History, HistoryAnalysis, HistoryOptions, Series, analyse
@@ -71,6 +72,9 @@ class LiveHistory:
         self._held_out_points = 0
         self._held_out_at = 0  # held-out points at the last analysis
         self.analyses = 0  # how many times the full analysis ran (the cost the cadence bounds)
+        self.analysis_seconds = 0.0  # their time, for a caller that puts them on a time budget
+        self.deferred = 0  # analyses due but put off by the caller's budget (`check(afford=)`)
+        self._last_cost = (0.0, 0)  # (seconds, training points) of the last analysis
         self.spikes_seen = 0
         self.last_analysis: HistoryAnalysis | None = None
         # the held-out checks' training levels, kept between analyses (the windows before the last
@@ -136,10 +140,12 @@ class LiveHistory:
         *,
         role: Role = "loss",
         split: Split = "train",
+        epochs: Sequence[float | None] | None = None,
     ) -> None:
-        """`add` for several points of one curve at once, in step order and without epochs (the
-        batched feed of a training loop: one call per curve per batch instead of one per point).
-        A NaN or infinite training loss fires its alert with its own step, as `add` does."""
+        """`add` for several points of one curve at once, in step order (the batched feed of a
+        training loop: one call per curve per batch instead of one per point); `epochs` runs along
+        `steps` (None: no epochs). A NaN or infinite training loss fires its alert with its own
+        step, as `add` does."""
         if not steps:
             return
         curve = self._curves.get(name)
@@ -149,7 +155,12 @@ class LiveHistory:
                 self._held_open.add(name)
         curve.steps.extend(map(float, steps))
         curve.values.extend(map(float, values))
-        curve.epochs.extend([math.nan] * len(steps))
+        if epochs is None:
+            curve.epochs.extend([math.nan] * len(steps))
+        else:
+            given = [math.nan if e is None else float(e) for e in epochs]
+            curve.epochs.extend(given)
+            curve.has_epochs = curve.has_epochs or any(not math.isnan(e) for e in given)
         if curve.role == "loss" and curve.split != "train":
             self._held_out_points += len(steps)
         if name != self.train_loss:
@@ -198,9 +209,19 @@ class LiveHistory:
             return False
         return self._held_out_points - self._held_out_at >= max(1, self.held_growth * self._held_out_at)
 
-    def check(self, force: bool = False) -> list[Alert]:
-        """New alerts since the last call: the O(1) ones at once, the analysis's ones when due."""
-        if force or self.due():
+    def next_analysis_cost(self) -> float:
+        """The expected seconds of the next analysis: the last one's, scaled by the points since, at
+        most twice (an analysis reads the whole history, but a short one is mostly fixed cost:
+        scaled in proportion, the first analyses' cost would put every later one off); 0 before the
+        first. Only an estimate: the time actually spent is what the caller's budget counts."""
+        seconds, points = self._last_cost
+        return seconds * min(max(self._train_points, 1) / max(points, 1), 2.0)
+
+    def check(self, force: bool = False, *, afford: Callable[[float], bool] | None = None) -> list[Alert]:
+        """New alerts since the last call: the O(1) ones at once, the analysis's ones when due.
+        `afford(expected seconds)`, when given, may put a due analysis off (a time budget: it stays
+        due and is asked again at the next call); `force` analyses regardless."""
+        if force or (self.due() and (afford is None or self._affordable(afford))):
             self._analyse()
         if not self._pending:
             return []
@@ -233,6 +254,12 @@ class LiveHistory:
             notes=["recorded by traindoc watch while the run trained"],
         )
 
+    def _affordable(self, afford: Callable[[float], bool]) -> bool:
+        if afford(self.next_analysis_cost()):
+            return True
+        self.deferred += 1
+        return False
+
     def _analyse(self) -> None:
         self._analysed_at = self.points(self.train_loss)
         self._held_out_at = self._held_out_points
@@ -240,7 +267,11 @@ class LiveHistory:
             c.role == "loss" and c.split != "train" for c in self._curves.values()
         ):
             return
+        started = time.perf_counter()
         analysis = analyse(self.history(), self.options, levels_cache=self._levels)
+        seconds = time.perf_counter() - started
+        self.analysis_seconds += seconds
+        self._last_cost = (seconds, max(self._train_points, 1))
         self.analyses += 1
         self.last_analysis = analysis
         self._divergence(analysis)

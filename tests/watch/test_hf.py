@@ -5,6 +5,7 @@ caught; with the callback the Trainer's own losses are bit-for-bit those without
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
@@ -56,7 +57,15 @@ def exact_lambda_max(model: torch.nn.Module, batch: dict) -> float:
     return float(torch.linalg.eigvalsh((h + h.T) / 2)[-1])
 
 
-def train(tmp_path, lr: float, callback: TraindocCallback | None, sgd: bool, steps: int = 16) -> list[float]:
+def train(
+    tmp_path,
+    lr: float,
+    callback: TraindocCallback | None,
+    sgd: bool,
+    steps: int = 16,
+    before: tuple = (),
+    **extra,
+) -> list[float]:
     model = tiny_gpt2()
     args = TrainingArguments(
         output_dir=str(tmp_path / "run"),
@@ -71,13 +80,14 @@ def train(tmp_path, lr: float, callback: TraindocCallback | None, sgd: bool, ste
         lr_scheduler_type="constant",
         seed=0,
         disable_tqdm=True,
+        **extra,
     )
     optimizers = (torch.optim.SGD(model.parameters(), lr=lr), None) if sgd else (None, None)
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=Tokens(),
-        callbacks=[callback] if callback else [],
+        callbacks=[*before, callback] if callback else [*before],
         optimizers=optimizers,
     )
     trainer.train()
@@ -117,3 +127,61 @@ def test_a_learning_rate_ten_times_the_limit_is_caught(tmp_path) -> None:
     assert "learning_rate_too_high" in report.findings
     assert sum("above the stability threshold" in m for m in seen) == 1  # through HF's logger, once
     assert any(m.startswith("traindoc: diagnosis:") for m in seen)
+
+
+class Steps(transformers.TrainerCallback):
+    """The Trainer's own step at each log (placed before the watch's callback)."""
+
+    def __init__(self, steps: list[int]) -> None:
+        self.steps = steps
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        self.steps.append(state.global_step)
+
+
+def _fed(report, cb) -> tuple[list, list]:
+    """The history point for point (NaN/inf as None) and the alerts (kind, step, message)."""
+    points = [
+        (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in cb.run.live.curve_points()
+    ]
+    return points, [(a["kind"], a["step"], a["message"]) for a in report.alerts]
+
+
+@pytest.mark.slow
+def test_batched_feeding_gives_the_points_and_alerts_of_per_step_feeding(tmp_path) -> None:
+    """`sync_every=1` feeds each logged step at once (the callback's behaviour before batching); the
+    default feeds 16 steps together. The same Trainer run (seed 0, SGD at lr 30, far above the limit:
+    the tiny GPT-2 blows up), logged at every step with HF's NaN filter off: the same history point for
+    point and the same alerts; the NaN alert names the first non-finite loss of the Trainer's own
+    log_history (step 7 here, inside the first batch of 16) and the learning rate then."""
+    runs, printed_at = [], []
+    steps: list[int] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: printed_at.append(steps[-1]) if "is NAN" in r.getMessage() else None  # type: ignore[method-assign]
+    hf_root = logging.getLogger("transformers")
+    hf_root.addHandler(handler)
+    try:
+        for sync in (1, None):
+            cb = TraindocCallback(
+                output_dir=tmp_path / f"td{sync}", store=False, curvature=False, sync_every=sync
+            )
+            losses = train(
+                tmp_path / f"r{sync}",
+                30.0,
+                cb,
+                sgd=True,
+                steps=24,
+                before=(Steps(steps),),
+                logging_nan_inf_filter=False,
+            )
+            runs.append(([v if math.isfinite(v) else None for v in losses], *_fed(cb.report, cb)))
+    finally:
+        hf_root.removeHandler(handler)
+    (losses, points, alerts), batched = runs
+    assert batched == runs[0]
+    # printed at its own step when fed one by one, at the end of its batch (step 16) when batched
+    assert printed_at == [losses.index(None) + 1, 16]
+    first_bad = losses.index(None) + 1  # logging_steps=1
+    assert 1 < first_bad < 16  # the construction puts it inside the first batch (checked, not assumed)
+    nan = next(a for a in alerts if a[0] == "diverged")
+    assert nan[1] == first_bad and "learning rate 30" in nan[2]

@@ -4,6 +4,7 @@ own losses are unchanged by watching."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -198,3 +199,44 @@ def test_adaptive_optimizers_are_judged_on_the_exact_preconditioned_sharpness(
         assert exact / threshold >= 1.2 and answer == "yes"
     else:
         assert exact / threshold < 0.95 and peak < 0.95 and answer == "no"
+
+
+class AlertSeen(keras.callbacks.Callback):
+    """After the watch's callback: the batch count when its NaN alert was first raised."""
+
+    def __init__(self, watch: TraindocCallback) -> None:
+        super().__init__()
+        self.watch, self.batches, self.at = watch, 0, None
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.batches += 1
+        if self.at is None and any(a.kind == "diverged" for a in self.watch.run.alerts):
+            self.at = self.batches
+
+
+@pytest.mark.slow
+def test_batched_feeding_gives_the_points_and_alerts_of_per_step_feeding(tmp_path) -> None:
+    """`sync_every=1` feeds each batch at once (the callback's behaviour before batching); the default
+    feeds 16 together. Full-batch gradient descent at lr 30 blows the model up (the first non-finite
+    loss by Keras's own per-batch logs, checked below): the same history point for point and the same
+    alerts; the NaN alert names that step and the learning rate, raised at it per step and at the end
+    of its batch (step 16) batched."""
+    x, y = data()
+    runs = []
+    for sync in (1, None):
+        m, record = model(30.0), Batches()
+        cb = TraindocCallback(tmp_path / f"w{sync}", store=False, curvature=False, sync_every=sync, verbose=0)
+        seen = AlertSeen(cb)
+        m.fit(x, y, batch_size=64, epochs=24, verbose=0, callbacks=[record, cb, seen])
+        points = [
+            (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in cb.run.live.curve_points()
+        ]
+        alerts = [(a["kind"], a["step"], a["message"]) for a in cb.report.alerts]
+        runs.append(([v if math.isfinite(v) else None for v in record.means], points, alerts, seen.at))
+    (losses, points, alerts, at_once), (*batched, at_batched) = runs
+    assert batched == [losses, points, alerts]
+    first_bad = losses.index(None) + 1  # one batch an epoch: Keras's mean is the batch's loss
+    assert 1 < first_bad < 16  # inside the first batch of 16 (the construction, checked)
+    nan = next(a for a in alerts if a[0] == "diverged")
+    assert nan[1] == first_bad and "learning rate 30" in nan[2]
+    assert (at_once, at_batched) == (first_bad, 16)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -52,12 +54,14 @@ class Losses(pl.Callback):
         self.values.append(outputs["loss"].item())
 
 
-def fit(module: pl.LightningModule, batch_size: int, epochs: int, callbacks: list, tmp_path) -> list[float]:
+def fit(
+    module: pl.LightningModule, batch_size: int, epochs: int, callbacks: list, tmp_path, val: bool = True
+) -> list[float]:
     pl.seed_everything(0, verbose=False)
     x, y = regression_data(n=64, seed=5)
     data = torch.utils.data.TensorDataset(x, y)
     train = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
-    val = torch.utils.data.DataLoader(data, batch_size=64)
+    validate, val = val, torch.utils.data.DataLoader(data, batch_size=64)
     losses = Losses()
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -69,7 +73,7 @@ def fit(module: pl.LightningModule, batch_size: int, epochs: int, callbacks: lis
         default_root_dir=str(tmp_path),
         callbacks=[losses, *callbacks],
     )
-    trainer.fit(module, train, val)
+    trainer.fit(module, train, val if validate else None)
     return losses.values
 
 
@@ -99,3 +103,41 @@ def test_a_learning_rate_four_times_the_limit_is_caught(tmp_path, caplog) -> Non
     assert "learning_rate_too_high" in report.findings
     assert caplog.text.count("above the stability threshold") == 1
     assert (tmp_path / "traindoc" / "report.md").exists()
+
+
+class AlertSeen(pl.Callback):
+    """After the watch's callback: the run's own step when its NaN alert was first raised."""
+
+    def __init__(self, watch: TraindocCallback) -> None:
+        self.watch, self.at = watch, None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.at is None and any(a.kind == "diverged" for a in self.watch.run.alerts):
+            self.at = trainer.global_step
+
+
+@pytest.mark.filterwarnings("ignore:.*no `val_dataloader`.*")
+def test_batched_feeding_gives_the_points_and_alerts_of_per_step_feeding(tmp_path) -> None:
+    """`sync_every=1` feeds each step at once (the callback's behaviour before batching); the default
+    feeds 16 together. Full-batch gradient descent at lr 30 blows the MLP up (inf at step 10 by the
+    run's own record, checked below; no validation, whose analysis would name the blow-up first): the same history point for point (epochs included) and the same
+    alerts; the NaN alert names the run's first non-finite loss and the learning rate, raised at that
+    step per step and at the end of its batch (step 16) batched."""
+    runs = []
+    for sync in (1, None):
+        cb = TraindocCallback(store=False, curvature=False, sync_every=sync)
+        seen = AlertSeen(cb)
+        losses = fit(Regressor(30.0), 64, 24, [cb, seen], tmp_path / f"r{sync}", val=False)
+        points = [
+            (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in cb.run.live.curve_points()
+        ]
+        alerts = [(a["kind"], a["step"], a["message"]) for a in cb.report.alerts]
+        runs.append(([v if math.isfinite(v) else None for v in losses], points, alerts, seen.at))
+    (losses, points, alerts, at_once), (*batched, at_batched) = runs
+    assert batched == [losses, points, alerts]
+    first_bad = losses.index(None) + 1
+    assert 1 < first_bad < 16  # inside the first batch of 16 (the construction, checked)
+    nan = next(a for a in alerts if a[0] == "diverged")
+    assert nan[1] == first_bad and "learning rate 30" in nan[2]
+    assert (at_once, at_batched) == (first_bad, 16)
+    assert cb.run.live.history().series[0].epochs is not None  # epochs fed with the batch

@@ -360,7 +360,7 @@ def _plots(run: Run, out: Path, history: History | None = None) -> dict[str, str
     files: dict[str, str] = {}
     series = plotted_series(history if history is not None else run.live.history())
     if series:
-        curves = [PlotCurve(s.name, s.steps, s.values) for s in series]
+        curves = [PlotCurve(s.name, *envelope(s.steps, s.values)) for s in series]
         (out / "curves.svg").write_text(svg_plot(curves, title=f"{run.name}: losses"), encoding="utf-8")
         files["curves"] = str(out / "curves.svg")
     if run.sharpness:
@@ -378,6 +378,36 @@ def _plots(run: Run, out: Path, history: History | None = None) -> dict[str, str
         (out / "sharpness.svg").write_text(svg, encoding="utf-8")
         files["sharpness"] = str(out / "sharpness.svg")
     return files
+
+
+# about the plot's width in pixels: more than two points a column (its lowest and highest) draw
+# nothing more, and cost time at the end of a long run
+PLOT_COLUMNS = 640
+
+
+def envelope(
+    steps: list[float], values: list[float], columns: int = PLOT_COLUMNS
+) -> tuple[list[float], list[float]]:
+    """The points a plot `columns` wide can show: the curve cut into `columns` runs of consecutive
+    points, and of each run its lowest and highest value (spikes and dips stay), every NaN or
+    infinite point, the points after the last whole run, and the first and last points; all points
+    when there are few."""
+    import numpy as np
+
+    n = len(values)
+    if n <= 2 * columns:
+        return steps, values
+    a = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(a)
+    k = n // columns  # points a run
+    whole = columns * k
+    offsets = np.arange(columns) * k
+    low = np.where(finite, a, np.inf)[:whole].reshape(columns, k).argmin(axis=1) + offsets
+    high = np.where(finite, a, -np.inf)[:whole].reshape(columns, k).argmax(axis=1) + offsets
+    keep = np.union1d(np.union1d(low, high), np.flatnonzero(~finite))
+    keep = np.union1d(keep, np.r_[0, np.arange(whole, n)])
+    order = keep.tolist()
+    return [steps[i] for i in order], [values[i] for i in order]
 
 
 def markdown(r: WatchReport) -> str:

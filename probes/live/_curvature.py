@@ -128,13 +128,16 @@ def _scaling(
     optimizer: torch.optim.Optimizer | None, params: Sequence[torch.Tensor], threshold: Threshold
 ) -> list[torch.Tensor] | None:
     """D per parameter (D H D is measured): P^-1/2 for Adam, 1 for SGD; 0 where the optimizer does not
-    move the parameter. None when Adam has no statistics yet (before its first step)."""
+    move the parameter. None when Adam has no statistics yet (before its first step), and when D is 1
+    everywhere (the plain Hessian)."""
     if threshold.scaling is not None:
         return threshold.scaling(params)
     if optimizer is None:
         return None
     owned = {id(p): g for g in optimizer.param_groups for p in g["params"]}
     if threshold.kind != "adam":
+        if all(id(p) in owned for p in params):
+            return None  # D = 1: the plain Hessian, no scaled operator around every product
         return [torch.ones_like(p) if id(p) in owned else torch.zeros_like(p) for p in params]
     scales = []
     for p in params:
@@ -186,6 +189,9 @@ class Sharpness:
     loss: float
     exceeds: bool | None  # above the threshold (a Ritz value is a lower bound: only "yes" is proof)
     warm_start: bool = False  # Lanczos started from the previous measurement's top eigenvector
+    # why Lanczos stopped before lambda_max converged, when a decision test stopped it (step 0: "well
+    # below the threshold"); None otherwise
+    settled: str | None = None
     # the unit top Ritz vector (flat, of D H D), the next measurement's start; the caller keeps only
     # the latest one (a model-sized vector per measurement would grow with the run)
     vector: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -220,6 +226,24 @@ def _top_settled(step: LanczosStep) -> str | None:
     return "lambda_max converged" if step.converged_max else None
 
 
+BELOW = "well below the threshold"
+
+
+def _settled_below(limit: float) -> Callable[[LanczosStep], str | None]:
+    """lambda_max settled, or decided well below `limit`: the top Ritz value plus its error estimate
+    and its last change still under the limit (the question a measurement at step 0 asks is whether
+    the learning rate is far above the stability limit; far below it, 1% precision buys nothing)."""
+
+    def settled(step: LanczosStep) -> str | None:
+        if step.converged_max:
+            return "lambda_max converged"
+        if step.lambda_max + step.error_bound_max + step.change_max <= limit:
+            return BELOW
+        return None
+
+    return settled
+
+
 def _operator(loss_fn: LossClosure, named: NamedParameters) -> HessianOperator:
     loss = loss_fn()
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
@@ -241,9 +265,12 @@ def sharpness(
     mode: str = "eval",
     seed: int = 0,
     start: torch.Tensor | None = None,
+    settle_below: float | None = None,
 ) -> Sharpness | None:
     """lambda_max on the held batch against the threshold; None when Adam has no statistics yet.
-    `start`: the previous measurement's `vector` (see `start_from`)."""
+    `start`: the previous measurement's `vector` (see `start_from`). `settle_below` (a fraction of
+    the threshold): also stop once lambda_max is clearly below that fraction of it (`settled`; the
+    value is then a lower bound, `converged` False)."""
     started = time.perf_counter()
     threshold = threshold or threshold_of(optimizer)
     with isolated(model, mode):
@@ -256,6 +283,9 @@ def sharpness(
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
             )
             begin = start_from(start, operator.dim, seed)
+            stop = _top_settled
+            if settle_below is not None and threshold.value is not None:
+                stop = _settled_below(settle_below * threshold.value)
             # stop once the top alone is settled: the stability check needs nothing of lambda_min
             result = lanczos(
                 target,
@@ -264,7 +294,7 @@ def sharpness(
                 seed=seed,
                 min_iter=3,
                 start=begin,
-                settled=_top_settled,
+                settled=stop,
             )
         finally:
             operator.release()
@@ -280,6 +310,7 @@ def sharpness(
         preconditioned=threshold.preconditioned and scales is not None,
     )
     measured.warm_start = begin is not None
+    measured.settled = result.settled if result.settled == BELOW else None
     measured.vector = None if result.vector_max is None else result.vector_max.detach()
     return measured
 

@@ -101,15 +101,13 @@ class TorchRun(Run):
         epoch: float | None = None,
     ) -> list[Alert]:
         """One optimizer step done with this training loss (fed with the next batch of steps)."""
-        t0 = time.perf_counter()
-        self.steps += 1
-        steps = self.steps
-        if self.held_batch is None and batch is not None:
+        t0 = time.perf_counter()  # the step's own time counts from here (Run._queue adds it up)
+        self.steps = steps = self.steps + 1
+        if batch is not None and self.held_batch is None:
             self.hold(copy_batch(batch))
-        if grad_norm is None and self.model is not None and steps % self.grad_norm_every == 0:
+        if grad_norm is None and steps % self.grad_norm_every == 0 and self.model is not None:
             grad_norm = grad_norm_of(self.model)
-        self.own_seconds += time.perf_counter() - t0
-        return self.queue(steps, loss, grad_norm=grad_norm, epoch=epoch)
+        return self._queue(t0, steps, loss, None, grad_norm, epoch)
 
     def eval(
         self, loss: float | torch.Tensor, *, name: str = "val_loss", split: Split = "val"

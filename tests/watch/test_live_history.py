@@ -185,3 +185,34 @@ def test_the_held_out_windows_median_is_numpys(seed: int) -> None:
     for _ in range(200):
         lo, hi = np.sort(rng.uniform(0, 5 * n + 5, 2))
         assert _window_median(ts, tv, float(lo), float(hi)) == window_median(ts, tv, float(lo), float(hi))
+
+
+def test_a_time_budget_puts_analyses_off_but_not_their_alerts() -> None:
+    """The overfitting construction above (validation minimum at step 400 by construction) fed with a
+    budget that affords nothing: no analysis runs during the run (each due one is counted as put
+    off), the O(1) NaN check still fires at its step, and the final forced analysis gives the alert
+    the unbudgeted feed gave, naming step 400; a budget that affords everything changes nothing."""
+
+    def feed(afford) -> tuple[LiveHistory, list]:
+        live = LiveHistory("t", HistoryOptions(classes=10))
+        fired = []
+        for step in range(1, 1001):
+            live.add("loss", 2.3 * math.exp(-step / 200) + 0.01 if step != 900 else math.nan, step)
+            if step % 50 == 0:
+                live.add("val_loss", 0.5 + ((step - 400) / 400) ** 2, step, split="val")
+            fired += live.check(afford=afford)
+        return live, fired + live.check(force=True)
+
+    never, fired_never = feed(lambda seconds: False)
+    always, fired_always = feed(lambda seconds: True)
+    plain, fired_plain = feed(None)
+    assert never.analyses == 1 and never.deferred > 0  # only the forced one
+    assert always.analyses == plain.analyses > 1 and always.deferred == 0
+    assert [(a.kind, a.step, a.message) for a in fired_always] == [
+        (a.kind, a.step, a.message) for a in fired_plain
+    ]
+    nan = [a for a in fired_never if a.kind == "diverged"]
+    assert nan and nan[0].step == 900  # caught on arrival, no analysis needed
+    over = [a for a in fired_never if a.kind == "overfitting"]
+    assert len(over) == 1 and over[0].data["best_step"] == 400 and over[0].data["keep_step"] == 400
+    assert never.next_analysis_cost() > 0  # the forced analysis's cost is known for the next one

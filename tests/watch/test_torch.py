@@ -82,6 +82,38 @@ def test_adam_preconditioned_sharpness_matches_brute_force() -> None:
     assert s.threshold == pytest.approx((2 + 2 * 0.9) / (0.1 * 1e-2))  # 38 / lr (Cohen et al. 2022)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_step_zero_stops_once_clearly_below_half_the_threshold(seed: int) -> None:
+    """Plain SGD, threshold 2/lr with lambda_max from the exact Hessian (eigvalsh here). At lr = 0.1 x
+    2/lambda_max the threshold is 10 lambda_max: the step-0 measurement (`settle_below=0.5`) stops at
+    Lanczos's first check, 3 products, with a lower bound of the exact value and no verdict; at 4x the
+    limit it runs on to 1% and says "exceeds", as before."""
+    model = mlp(seed)
+    x, y = regression_data(seed=seed)
+    exact = float(exact_hessian_eigenvalues(model, _loss_on(x, y))[-1])
+    low = sharpness(
+        model,
+        lambda: MSE(model(x), y),
+        torch.optim.SGD(model.parameters(), lr=0.1 * 2 / exact),
+        step=0,
+        max_hvp=10,
+        settle_below=0.5,
+    )
+    assert low is not None and low.settled == "well below the threshold" and low.hvp == 3
+    assert low.lambda_max <= exact * (1 + 1e-6) and low.threshold == pytest.approx(10 * exact)
+    assert low.exceeds is None and not low.converged
+    high = sharpness(
+        model,
+        lambda: MSE(model(x), y),
+        torch.optim.SGD(model.parameters(), lr=4 * 2 / exact),
+        step=0,
+        max_hvp=10,
+        settle_below=0.5,
+    )
+    assert high is not None and high.settled is None and high.converged and high.exceeds is True
+    assert high.lambda_max == pytest.approx(exact, rel=1e-2)
+
+
 def test_adam_before_its_first_step_is_not_measured() -> None:
     model = mlp(0)
     x, y = regression_data()

@@ -220,11 +220,19 @@ def summarize(workload_name: str, steps: int, results: dict[str, list[dict[str, 
             "sharpness_last_run": rows[-1]["sharpness"],
         }
         top = max(rows[-1]["sharpness"], key=lambda m: m[1], default=None)
+        # does the cadence see the sharpening? the first measurement after step 0, in every run
+        firsts = [next((m for m in r["sharpness"] if m[0] > 0), None) for r in rows]
+        out[name]["first_after_step_0"] = firsts
         print(
             f"{name:>14}: {med:.2f} s, overhead {(med - plain) / plain:+.1%} wall-clock, "
             f"{own / plain:.1%} accounted by traindoc ({out[name]['overhead_in_run']:.1%} of its own run's "
             f"training time, curvature {out[name]['curvature_in_run']:.1%}); {meas:g} lambda_max measurements"
             + (f" (largest {top[1]:.3g} at step {top[0]:g})" if top else "")
+            + (
+                "; first after step 0: " + ", ".join(f"{m[1]:.3g} at {m[0]:g}" for m in firsts if m)
+                if any(firsts)
+                else ""
+            )
             + f"; findings {rows[-1]['findings']}"
         )
     return out

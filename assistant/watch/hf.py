@@ -1,7 +1,8 @@
 """Hugging Face Trainer: `Trainer(..., callbacks=[TraindocCallback()])`.
 
 Training losses, learning rate and gradient norm come from the Trainer's own logs (every
-`logging_steps`), held-out losses from its evaluations (`eval_loss`, `eval_<set>_loss`). The held
+`logging_steps`; fed to the history `sync_every` steps at a time, at once when logged that sparsely),
+held-out losses from its evaluations (`eval_loss`, `eval_<set>_loss`). The held
 batch for curvature is the first `held_samples` examples of the training set run through the
 Trainer's own collator (no RNG drawn: the data order stays the run's). Alerts and the diagnosis go
 through the transformers logger (`logger.warning`, shown at the default verbosity).

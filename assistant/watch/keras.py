@@ -2,7 +2,8 @@
 
 Keras reports, at each batch, the running mean of the loss over the epoch; the loss of batch k is
 recovered from two consecutive means, l_k = (k + 1) m_k - k m_(k-1): exact when the batches are of
-equal size, approximate for an epoch's last, smaller batch. Held-out losses come from the epoch
+equal size, approximate for an epoch's last, smaller batch (fed to the history `sync_every` steps at
+a time). Held-out losses come from the epoch
 logs (`val_loss`). Curvature needs `held_batch=(x, y)` (Keras does not hand the data to callbacks);
 its loss is the compiled loss plus the model's regularization losses, on `model(x, training=False)`.
 The stability threshold is the SGD one (learning rate, momentum, Nesterov) for `keras.optimizers.SGD`;

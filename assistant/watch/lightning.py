@@ -1,6 +1,7 @@
 """PyTorch Lightning: `Trainer(..., callbacks=[TraindocCallback()])`.
 
-Training losses come from what `training_step` returns (every step), the learning rate from the
+Training losses come from what `training_step` returns (every step; fed to the history `sync_every`
+steps at a time, read in one transfer on an accelerator), the learning rate from the
 first optimizer, the gradient norm from the parameters' gradients after the step, held-out losses from
 the logged metrics with "loss" and "val" (or "test") in their name at the end of each validation.
 The held batch is the first training batch (a copy). Its loss is `loss_of(module, batch)` if given,

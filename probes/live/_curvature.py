@@ -283,7 +283,7 @@ def sharpness(
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
             )
             begin = start_from(start, operator.dim, seed)
-            stop = _top_settled
+            stop: Callable[[LanczosStep], str | None] = _top_settled
             if settle_below is not None and threshold.value is not None:
                 stop = _settled_below(settle_below * threshold.value)
             # stop once the top alone is settled: the stability check needs nothing of lambda_min

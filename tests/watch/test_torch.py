@@ -360,3 +360,21 @@ def test_a_fixed_cadence_measures_at_its_own_steps_between_batches(tmp_path) -> 
     steps = [s["step"] for s in run.report.sharpness]
     assert steps == [*range(0, 50, 7), 50]
     assert run.live.points("loss") == 50 and run.live.points("learning_rate") == 50
+
+
+def test_logs_spaced_sync_every_apart_are_fed_at_once(tmp_path) -> None:
+    """`Run.queue`, the integrations' feed: a Trainer logging every 20 steps (sync_every 16) has each
+    log fed when it arrives (batching would hold a NaN back 15 logs, i.e. 300 steps); logs at every
+    step wait until 16 have arrived, then go in together."""
+    from assistant.watch._run import Run
+
+    sparse = Run(output_dir=tmp_path / "s", store=False, curvature=False)
+    for i, step in enumerate(range(20, 201, 20), 1):
+        sparse.queue(step, 1.0 / step, learning_rate=0.1)
+        assert sparse.live.points("loss") == i
+    dense = Run(output_dir=tmp_path / "d", store=False, curvature=False)
+    for step in range(1, 16):
+        dense.queue(step, 1.0 / step, learning_rate=0.1)
+        assert dense.live.points("loss") == 0
+    dense.queue(16, 1.0 / 16, learning_rate=0.1)
+    assert dense.live.points("loss") == dense.live.points("learning_rate") == 16

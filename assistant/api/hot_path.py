@@ -97,15 +97,14 @@ class HotPath:
 
     async def _create(self, sessions: SessionService, _: str, receive: Receive) -> tuple[int, bytes]:
         body = _validated(_create_body, await _json_body(receive))
-        return 201, (await sessions.create(body or SessionCreate())).model_dump_json().encode()
+        return 201, await sessions.create(body or SessionCreate())
 
     async def _answer(self, sessions: SessionService, session_id: str, receive: Receive) -> tuple[int, bytes]:
         body = _validated(_answer_body, await _json_body(receive))
-        public = await sessions.answer(session_id, body.question, body.value, body.note, change=False)
-        return 200, public.model_dump_json().encode()
+        return 200, await sessions.answer(session_id, body.question, body.value, body.note, change=False)
 
     async def _report(self, sessions: SessionService, session_id: str, _: Receive) -> tuple[int, bytes]:
-        return 200, sessions.report(session_id).model_dump_json().encode()
+        return 200, sessions.report(session_id)  # the bytes serialised when the session last changed
 
 
 async def _read(receive: Receive) -> bytes:

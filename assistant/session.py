@@ -151,6 +151,15 @@ class Session:
         self.notes: list[str] = []
         self._replay: _Replay | None = None
 
+    def adopt(self, other: Session) -> None:
+        """Start from `other`'s replay (the service's session before a change: the same inputs).
+
+        Safe whatever `other` is: a kept replay is used only while it is of this session's inputs
+        and engine (checked on every read), and a replay is never changed once made (its settled
+        state is filled in once, the same for every reader), so sessions can share one.
+        """
+        self._replay = other._replay
+
     # -- reading --------------------------------------------------------------------------------
 
     def _replayed(self) -> _Replay:

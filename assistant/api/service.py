@@ -41,7 +41,7 @@ MAX_ID_LENGTH = 64
 MAX_POINTS = 1_000_000  # curve points per session (~60 MB): a 100k-step run logging 5 curves, twice over
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # never changed once made (not frozen: a frozen __init__ costs a call per field)
 class Derived:
     """A session's report and its JSON, with the state of the record they were derived from.
 
@@ -58,6 +58,7 @@ class Derived:
     updated_at: datetime
     report: Report
     report_json: bytes
+    session: Session  # the session that derived the report: the next change starts from its replay
 
     def fits(self, rec: SessionRecord) -> bool:
         return (
@@ -69,10 +70,11 @@ class Derived:
         )
 
 
-def derived(rec: SessionRecord, report: Report) -> Derived:
+def derived(rec: SessionRecord, session: Session, report: Report) -> Derived:
+    """`report` (the session's, of the record as it is now) with its JSON, serialised here once."""
     report_json = _dump_report(report)
     return Derived(
-        rec.inputs, len(rec.inputs), rec.notes, len(rec.notes), rec.updated_at, report, report_json
+        rec.inputs, len(rec.inputs), rec.notes, len(rec.notes), rec.updated_at, report, report_json, session
     )
 
 
@@ -162,15 +164,21 @@ class SessionService:
                 excess -= 1
 
     def session(self, live: LiveSession) -> Session:
-        s = Session(live.record.id, live.record.inputs, engine=self.engine)
-        s.notes = list(live.record.notes)
+        """A copy of the session to change or derive: its own lists, the last derivation's replay."""
+        rec = live.record
+        s = Session(rec.id, rec.inputs, engine=self.engine)
+        s.notes = list(rec.notes)
+        d = live.derived
+        if d is not None and d.fits(rec):
+            s.adopt(d.session)  # the inputs before a change are replayed once, not once per change
         return s
 
     def derived_of(self, live: LiveSession) -> Derived:
         """The session's report and its bytes, derived again only when the record changed."""
         d = live.derived
         if d is None or not d.fits(live.record):
-            d = live.derived = derived(live.record, self.session(live).report())
+            session = self.session(live)
+            d = live.derived = derived(live.record, session, session.report())
         return d
 
     def report_of(self, live: LiveSession) -> Report:
@@ -344,9 +352,8 @@ class SessionService:
         writes.append(ops.touch_session(rec.id, stamp, [f.id for f in report.findings], report.complete))
         await self._submit([*writes, *extra])
         rec.inputs, rec.notes, rec.updated_at = list(new), list(session.notes), stamp
-        live.derived = derived(
-            rec, report
-        )  # serialised once, for this reply and every read until the next change
+        # serialised once, for this reply and every read until the next change
+        live.derived = derived(rec, session, report)
         return self.public(live)
 
     async def _submit(self, writes: list[ops.Op]) -> None:

@@ -26,11 +26,13 @@ from pydantic import TypeAdapter
 
 from assistant.api.service import SessionService
 from assistant.engine import FlowchartEngine
+from assistant.errors import OffPathAnswer
 from assistant.models import AnswerSource, Report, SessionInput
 from assistant.service_models import SessionCreate, SessionPublic, _SessionFields
 from assistant.session import Session
 from assistant.store import SessionRecord, Store
 from probes.base import ProbeOutcome
+from rules import KNOWLEDGE
 from tests.core.test_session_replay_once import MEASURES, leaf_paths, reference_report
 from tests.service.conftest import new_session
 
@@ -119,7 +121,20 @@ async def _walk(tmp_path: Path) -> None:
                 if measure:
                     reply = await service.apply_outcomes(sid, [outcome(dict([measure]))], AnswerSource.probe)
                     check(sid, reply, f"{measure} measured first")
-                for q, value in path:
+                for i, (q, value) in enumerate(path):
+                    # the next question first: off the path until q is answered, refused, nothing changed
+                    on_path = Session(inputs=service.live(sid).record.inputs, engine=engine).state()
+                    later = [
+                        n
+                        for n, _ in path[i + 1 :]
+                        if KNOWLEDGE.questions[n].asked
+                        and n not in on_path.pending
+                        and n not in on_path.answers
+                    ]
+                    if later:
+                        with pytest.raises(OffPathAnswer):
+                            await service.answer(sid, later[0], "yes", None, change=False)
+                        check(sid, service.get(sid), f"{path} refused {later[0]} before {q}")
                     check(sid, await service.answer(sid, q, value, None, change=False), f"{path} {q}={value}")
                 for q, value in reversed(path):
                     other = "no" if value == "yes" else "yes"

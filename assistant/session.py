@@ -109,6 +109,32 @@ def settle(engine: Evaluates, answers: Mapping[str, str]) -> tuple[dict[str, str
 
 _MEASURED_ONLY = frozenset(q for q, spec in KNOWLEDGE.questions.items() if not spec.asked)
 
+# The settled path per engine and answers: `settle` is a pure function of them (the engine's
+# derivations are), and few distinct answer sets exist (a handful of questions, four values each),
+# so each is settled once per process rather than once per change of every session. Keyed by the
+# engine's identity, the entry holding the engine (its id is not reused while the entry lives).
+# What is kept is the set of questions on the path, not settle's dict: its order is the order of
+# one session's inputs, and a report lists the answers in its own session's order.
+# Bounded: cleared when full.
+_SETTLED: dict[tuple[int, tuple[str | None, ...]], tuple[Evaluates, frozenset[str], Derivation]] = {}
+_SETTLED_MAX = 8192
+_QIDS = tuple(KNOWLEDGE.questions)
+
+
+def _settle_kept(engine: Evaluates, answers: dict[str, str]) -> tuple[frozenset[str], Derivation]:
+    """`settle`'s questions on the path (as a set) and derivation, settled once per answer set."""
+    # an answer to an id outside the knowledge base is never on the path, so the key leaves it out
+    key = (id(engine), tuple(map(answers.get, _QIDS)))
+    hit = _SETTLED.get(key)
+    if hit is not None and hit[0] is engine:
+        return hit[1], hit[2]
+    values, derivation = settle(engine, answers)
+    on_path = frozenset(values)
+    if len(_SETTLED) >= _SETTLED_MAX:
+        _SETTLED.clear()
+    _SETTLED[key] = (engine, on_path, derivation)
+    return on_path, derivation
+
 
 @dataclass
 class _Replay:
@@ -186,8 +212,8 @@ class Session:
         replay = self._replayed()
         if replay.state is None:
             current = replay.current
-            values, derivation = settle(self.engine, {q: a.value for q, a in current.items()})
-            active = {q: current[q] for q in values}
+            on_path, derivation = _settle_kept(self.engine, {q: a.value for q, a in current.items()})
+            active = {q: a for q, a in current.items() if q in on_path}  # in the order of the inputs
             pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
             inactive = {q: a for q, a in current.items() if q not in active}
             replay.state = State(active, inactive, pending, derivation.findings, derivation)

@@ -9,6 +9,8 @@ The byte-for-byte check on every leaf path is tests/core/test_session_replay_onc
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -93,3 +95,24 @@ def test_a_sessions_evidence_stays_its_own(measured_first: bool) -> None:
         again.findings[0].title = "changed"  # type: ignore[misc]
     with pytest.raises(ValidationError):
         again.findings[0].because[0].rule = "changed"  # type: ignore[misc]
+
+
+def test_answers_are_listed_in_each_sessions_own_order() -> None:
+    """The settled path is kept per answer set, shared by sessions that reached the same answers in
+    another order: each report still lists its answers in the order of its own inputs."""
+    engine = FlowchartEngine()
+    measured = Answer(question="gradient_norm_small", value="no", source=AnswerSource.probe)
+    first = Session("first", engine=engine)
+    first.inputs.append(AnswerInput(answer=measured))
+    last = Session("last", engine=engine)
+    for s in (first, last):
+        s.answer("train_loss_large", "yes")
+        s.answer("deeper_model_worse", "yes")
+    last.inputs.append(AnswerInput(answer=measured))
+    expected = {
+        "first": ["gradient_norm_small", "train_loss_large", "deeper_model_worse"],
+        "last": ["train_loss_large", "deeper_model_worse", "gradient_norm_small"],
+    }
+    for s in (first, last, first, last):
+        assert list(s.report().answers) == expected[s.id or ""]
+        assert list(json.loads(s.report().model_dump_json())["answers"]) == expected[s.id or ""]

@@ -46,6 +46,19 @@ class _BadBody(Exception):
 _Route = Callable[[SessionService, str, Receive], Awaitable[tuple[int, bytes]]]
 
 
+def takes(scope: Scope) -> bool:
+    """Whether `HotPath` serves this request (the same test as its `__call__`)."""
+    if scope["type"] != "http" or scope.get("root_path"):
+        return False
+    method, path = scope["method"], scope["path"]
+    if method == "POST" and path == "/sessions":
+        return True
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "sessions" or not parts[2]:
+        return False
+    return (method == "POST" and parts[3] == "answers") or (method == "GET" and parts[3] == "report")
+
+
 class HotPath:
     """ASGI middleware: serves POST /sessions, POST /sessions/{id}/answers, GET /sessions/{id}/report."""
 

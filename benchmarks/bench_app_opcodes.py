@@ -67,7 +67,7 @@ async def _run(n: int) -> int:
             return await dialogues(app, n, random.Random(0))
         finally:
             sys.settrace(None)
-            threading.settrace(None)  # type: ignore[arg-type]
+            threading.settrace(None)
 
 
 def main() -> None:

@@ -86,6 +86,9 @@ SessionInput = Annotated[AnswerInput | WithdrawInput, Field(discriminator="type"
 
 
 class QuestionPublic(BaseModel):
+    # built once and shared by every report that shows it (assistant/session.py): frozen
+    model_config = ConfigDict(frozen=True)
+
     id: str
     text: str
     help: str
@@ -105,6 +108,8 @@ class QuestionPublic(BaseModel):
 class Reason(BaseModel):
     """One rule application in the chain that led to a finding."""
 
+    model_config = ConfigDict(frozen=True)  # part of a shared Finding
+
     rule: str
     says: str
     answers: dict[str, str] = Field(default_factory=dict, description="the answers this rule matched")
@@ -112,6 +117,9 @@ class Reason(BaseModel):
 
 
 class Finding(BaseModel):
+    # built once and shared by every report that shows it (assistant/session.py): frozen
+    model_config = ConfigDict(frozen=True)
+
     id: str
     title: str
     kind: Literal["diagnosis", "warning", "done"]

@@ -17,7 +17,6 @@ from typing import Protocol, TypeGuard
 
 from assistant.engine import Derivation, FlowchartEngine, default_engine
 from assistant.errors import InputError, OffPathAnswer
-from assistant.evaluator import Derived
 from assistant.models import (
     Answer,
     AnswerInput,
@@ -35,6 +34,18 @@ from rules import ANSWER_VALUES, KNOWLEDGE, AnswerValue
 
 
 def question_public(qid: str) -> QuestionPublic:
+    """The question as reports show it: built once per question (it depends on the knowledge base
+    alone) and shared by every report; frozen, so no holder can change it for the others."""
+    q = _QUESTIONS.get(qid)
+    if q is None:
+        q = _QUESTIONS[qid] = _question_public(qid)
+    return q
+
+
+_QUESTIONS: dict[str, QuestionPublic] = {}
+
+
+def _question_public(qid: str) -> QuestionPublic:
     q = KNOWLEDGE.questions[qid]
     return QuestionPublic(
         id=q.id,
@@ -98,6 +109,32 @@ def settle(engine: Evaluates, answers: Mapping[str, str]) -> tuple[dict[str, str
 
 _MEASURED_ONLY = frozenset(q for q, spec in KNOWLEDGE.questions.items() if not spec.asked)
 
+# The settled path per engine and answers: `settle` is a pure function of them (the engine's
+# derivations are), and few distinct answer sets exist (a handful of questions, four values each),
+# so each is settled once per process rather than once per change of every session. Keyed by the
+# engine's identity, the entry holding the engine (its id is not reused while the entry lives).
+# What is kept is the set of questions on the path, not settle's dict: its order is the order of
+# one session's inputs, and a report lists the answers in its own session's order.
+# Bounded: cleared when full.
+_SETTLED: dict[tuple[int, tuple[str | None, ...]], tuple[Evaluates, frozenset[str], Derivation]] = {}
+_SETTLED_MAX = 8192
+_QIDS = tuple(KNOWLEDGE.questions)
+
+
+def _settle_kept(engine: Evaluates, answers: dict[str, str]) -> tuple[frozenset[str], Derivation]:
+    """`settle`'s questions on the path (as a set) and derivation, settled once per answer set."""
+    # an answer to an id outside the knowledge base is never on the path, so the key leaves it out
+    key = (id(engine), tuple(map(answers.get, _QIDS)))
+    hit = _SETTLED.get(key)
+    if hit is not None and hit[0] is engine:
+        return hit[1], hit[2]
+    values, derivation = settle(engine, answers)
+    on_path = frozenset(values)
+    if len(_SETTLED) >= _SETTLED_MAX:
+        _SETTLED.clear()
+    _SETTLED[key] = (engine, on_path, derivation)
+    return on_path, derivation
+
 
 @dataclass
 class _Replay:
@@ -140,6 +177,15 @@ class Session:
         self.notes: list[str] = []
         self._replay: _Replay | None = None
 
+    def adopt(self, other: Session) -> None:
+        """Start from `other`'s replay (the service's session before a change: the same inputs).
+
+        Safe whatever `other` is: a kept replay is used only while it is of this session's inputs
+        and engine (checked on every read), and a replay is never changed once made (its settled
+        state is filled in once, the same for every reader), so sessions can share one.
+        """
+        self._replay = other._replay
+
     # -- reading --------------------------------------------------------------------------------
 
     def _replayed(self) -> _Replay:
@@ -166,8 +212,8 @@ class Session:
         replay = self._replayed()
         if replay.state is None:
             current = replay.current
-            values, derivation = settle(self.engine, {q: a.value for q, a in current.items()})
-            active = {q: current[q] for q in values}
+            on_path, derivation = _settle_kept(self.engine, {q: a.value for q, a in current.items()})
+            active = {q: a for q, a in current.items() if q in on_path}  # in the order of the inputs
             pending = [q for q in derivation.asked if q not in active or active[q].value == "unsure"]
             inactive = {q: a for q, a in current.items() if q not in active}
             replay.state = State(active, inactive, pending, derivation.findings, derivation)
@@ -229,29 +275,15 @@ class Session:
         )
 
     def _finding(self, fid: str, st: State) -> Finding:
-        spec = KNOWLEDGE.findings[fid]
-        chain, used = _explained(st.derivation, fid)
-        because = [
-            Reason(rule=d.rule, says=_SAYS.get(d.rule, ""), answers=d.answers, findings=list(d.findings))
-            for d in chain
-        ]
+        # the finding as the derivation alone makes it (built once per derivation), plus the
+        # evidence of the answers its chain used, which is this session's
+        finding, used = _explained(st.derivation, fid)
         evidence: list[Evidence] = []
         for q in used:
             ev = st.answers[q].evidence if q in st.answers else None
             if ev is not None and ev not in evidence:
                 evidence.append(ev)
-        return Finding(
-            id=spec.id,
-            title=spec.title,
-            kind=spec.kind,
-            explanation=spec.explanation,
-            remedies=list(spec.remedies),
-            because=because,
-            confirmed_by=list(spec.confirmed_by),
-            evidence=evidence,
-            lecture=spec.lecture,
-            lecture_url=spec.lecture_url,
-        )
+        return finding.model_copy(update={"evidence": evidence}) if evidence else finding
 
     # -- changing -------------------------------------------------------------------------------
 
@@ -337,23 +369,40 @@ for _rule in KNOWLEDGE.rules:
     _SAYS.setdefault(_rule.name, _rule.says)
 del _rule
 
-# A finding's chain and the questions it used, per derivation: a derivation is immutable and the
-# engine hands out the same object for the same answers, so this is keyed by identity; the entry
-# holds the derivation, so its id is not reused while the entry lives. Bounded: cleared when full
-# (a few hundred distinct derivations exist per knowledge base).
-_EXPLAINED: dict[tuple[int, str], tuple[Derivation, list[Derived], tuple[str, ...]]] = {}
+# A finding as its derivation makes it (without evidence) and the questions its chain used, per
+# derivation: a derivation is immutable and the engine hands out the same object for the same
+# answers, so this is keyed by identity; the entry holds the derivation, so its id is not reused
+# while the entry lives. Bounded: cleared when full (a few hundred distinct derivations exist per
+# knowledge base). The Finding is frozen and shared by every report of that derivation.
+_EXPLAINED: dict[tuple[int, str], tuple[Derivation, Finding, tuple[str, ...]]] = {}
 _EXPLAINED_MAX = 8192
 
 
-def _explained(derivation: Derivation, fid: str) -> tuple[list[Derived], tuple[str, ...]]:
-    """The firings that led to `fid`, and the questions they used in the chain's order."""
+def _explained(derivation: Derivation, fid: str) -> tuple[Finding, tuple[str, ...]]:
+    """The finding `fid` with the firings that led to it, and the questions they used in order."""
     key = (id(derivation), fid)
     hit = _EXPLAINED.get(key)
     if hit is not None and hit[0] is derivation:
         return hit[1], hit[2]
     chain = derivation.chain(fid)
     used = tuple(dict.fromkeys(q for d in chain for q in d.answers))  # ordered: evidence follows the chain
+    spec = KNOWLEDGE.findings[fid]
+    finding = Finding(
+        id=spec.id,
+        title=spec.title,
+        kind=spec.kind,
+        explanation=spec.explanation,
+        remedies=list(spec.remedies),
+        because=[
+            Reason(rule=d.rule, says=_SAYS.get(d.rule, ""), answers=d.answers, findings=list(d.findings))
+            for d in chain
+        ],
+        confirmed_by=list(spec.confirmed_by),
+        evidence=[],
+        lecture=spec.lecture,
+        lecture_url=spec.lecture_url,
+    )
     if len(_EXPLAINED) >= _EXPLAINED_MAX:
         _EXPLAINED.clear()
-    _EXPLAINED[key] = (derivation, chain, used)
-    return chain, used
+    _EXPLAINED[key] = (derivation, finding, used)
+    return finding, used

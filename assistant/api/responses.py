@@ -22,6 +22,16 @@ class ModelResponse(Response):
         super().__init__(model.model_dump_json(), status_code=status_code)
 
 
+class JSONBytes(Response):
+    """A body the service has already serialised (a session's `SessionPublic` or `Report` JSON): the
+    same status, headers and bytes as `ModelResponse` of the model they were serialised from."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        super().__init__(body, status_code=status_code)
+
+
 def list_response(items: Sequence[BaseModel], adapter: TypeAdapter) -> Response:
     return Response(adapter.dump_json(list(items)), media_type="application/json")
 

@@ -4,6 +4,11 @@ Every change is computed on a copy of the session (`Session(id, inputs)` replays
 and only after the commit does the cached record change and the request get its answer. So a reply
 the client received is always on disk, and a failed write leaves the session exactly as it was.
 
+A session's report is derived and serialised once per change (`Derived`), and every response that
+carries it (the change's own `SessionPublic`, `GET .../report`, `GET /sessions/{id}`) reuses those
+bytes: responses are JSON bytes here, spliced from parts pydantic serialised (issue 19; the bytes are
+what `model_dump_json()` of the whole model gives, tests/service/test_report_bytes.py).
+
 All of this runs on the event loop thread: the rule engine is only ever called from there.
 """
 
@@ -16,15 +21,18 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from assistant import store as ops
 from assistant.api.histories import HistoryReader
 from assistant.engine import FlowchartEngine, default_engine
 from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
 from assistant.evidence import apply_outcome
-from assistant.models import AnswerSource, Report
-from assistant.service_models import SessionCreate, SessionCurves, SessionPublic, SessionSummary
+from assistant.models import AnswerSource, Report, SessionInput
+from assistant.service_models import SessionCreate, SessionCurves, SessionSummary, _SessionFields
 from assistant.session import Session
 from assistant.store import SessionRecord, Store
 from probes.base import ProbeOutcome
@@ -33,11 +41,72 @@ MAX_ID_LENGTH = 64
 MAX_POINTS = 1_000_000  # curve points per session (~60 MB): a 100k-step run logging 5 curves, twice over
 
 
+@dataclass(slots=True)  # never changed once made (not frozen: a frozen __init__ costs a call per field)
+class Derived:
+    """A session's report and its JSON, with the state of the record they were derived from.
+
+    The key is that state itself: the record's very lists of inputs and notes (a change assigns new
+    ones; kept here, their ids cannot be reused), their lengths (an append in place changes them) and
+    `updated_at` (stamped on every change). `fits` is checked on every read, so a report derived
+    before a change can never be served after it, whichever path changed the record.
+    """
+
+    inputs: list[SessionInput]
+    n_inputs: int
+    notes: list[str]
+    n_notes: int
+    updated_at: datetime
+    report: Report
+    report_json: bytes
+    session: Session  # the session that derived the report: the next change starts from its replay
+
+    def fits(self, rec: SessionRecord) -> bool:
+        return (
+            self.inputs is rec.inputs
+            and self.notes is rec.notes
+            and self.n_inputs == len(rec.inputs)
+            and self.n_notes == len(rec.notes)
+            and self.updated_at == rec.updated_at
+        )
+
+
+def derived(rec: SessionRecord, session: Session, report: Report) -> Derived:
+    """`report` (the session's, of the record as it is now) with its JSON, serialised here once."""
+    report_json = _dump_report(report)
+    return Derived(
+        rec.inputs, len(rec.inputs), rec.notes, len(rec.notes), rec.updated_at, report, report_json, session
+    )
+
+
+# Serialisers called directly: `model_dump_json()` wraps the same call in Python (measured ~5 us each).
+_dump_report = Report.__pydantic_serializer__.to_json
+_dump_head = _SessionFields.__pydantic_serializer__.to_json
+_dump_inputs = TypeAdapter(list[SessionInput]).serializer.to_json
+
+
+def public_json(rec: SessionRecord, d: Derived) -> bytes:
+    """`SessionPublic(...).model_dump_json()` of the record, with the report's bytes spliced in.
+
+    SessionPublic is `_SessionFields` followed by `report` and `inputs` (no aliases, no custom
+    serialisers; tests/service/test_report_bytes.py checks the field order and the bytes).
+    """
+    head = _dump_head(
+        _SessionFields(
+            id=rec.id,
+            created_at=rec.created_at,
+            updated_at=rec.updated_at,
+            setup=rec.setup,
+            history=rec.history,
+        )
+    )
+    return b"".join((head[:-1], b',"report":', d.report_json, b',"inputs":', _dump_inputs(rec.inputs), b"}"))
+
+
 @dataclass
 class LiveSession:
     record: SessionRecord
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    report: Report | None = None  # derived from record; dropped whenever record changes
+    derived: Derived | None = None  # the report of record, used only while it `fits` record
     deleted: bool = False
     points: int | None = None  # curve points stored (read once, then counted here)
 
@@ -95,31 +164,33 @@ class SessionService:
                 excess -= 1
 
     def session(self, live: LiveSession) -> Session:
-        s = Session(live.record.id, live.record.inputs, engine=self.engine)
-        s.notes = list(live.record.notes)
+        """A copy of the session to change or derive: its own lists, the last derivation's replay."""
+        rec = live.record
+        s = Session(rec.id, rec.inputs, engine=self.engine)
+        s.notes = list(rec.notes)
+        d = live.derived
+        if d is not None and d.fits(rec):
+            s.adopt(d.session)  # the inputs before a change are replayed once, not once per change
         return s
 
-    def report_of(self, live: LiveSession) -> Report:
-        if live.report is None:
-            live.report = self.session(live).report()
-        return live.report
+    def derived_of(self, live: LiveSession) -> Derived:
+        """The session's report and its bytes, derived again only when the record changed."""
+        d = live.derived
+        if d is None or not d.fits(live.record):
+            session = self.session(live)
+            d = live.derived = derived(live.record, session, session.report())
+        return d
 
-    def public(self, live: LiveSession) -> SessionPublic:
-        rec = live.record
-        # every part is already a validated model: constructing skips validating them again
-        return SessionPublic.model_construct(
-            id=rec.id,
-            created_at=rec.created_at,
-            updated_at=rec.updated_at,
-            setup=rec.setup,
-            history=rec.history,
-            report=self.report_of(live),
-            inputs=list(rec.inputs),
-        )
+    def report_of(self, live: LiveSession) -> Report:
+        return self.derived_of(live).report
+
+    def public(self, live: LiveSession) -> bytes:
+        """The session as `SessionPublic` JSON (the report's bytes as derived once per change)."""
+        return public_json(live.record, self.derived_of(live))
 
     # -- sessions -----------------------------------------------------------------------------------
 
-    async def create(self, body: SessionCreate) -> SessionPublic:
+    async def create(self, body: SessionCreate) -> bytes:
         if body.setup is not None and body.setup not in self.setups:
             raise NotFoundError(f"no setup named {body.setup!r} is registered on the server", field="setup")
         if body.history is not None and body.history not in self.histories:
@@ -142,11 +213,13 @@ class SessionService:
     def summaries(self, limit: int) -> list[SessionSummary]:
         return self.store.list_sessions(limit)
 
-    def get(self, session_id: str) -> SessionPublic:
+    def get(self, session_id: str) -> bytes:
+        """`SessionPublic` JSON."""
         return self.public(self.live(session_id))
 
-    def report(self, session_id: str) -> Report:
-        return self.report_of(self.live(session_id))
+    def report(self, session_id: str) -> bytes:
+        """`Report` JSON: the bytes serialised when the session last changed."""
+        return self.derived_of(self.live(session_id)).report_json
 
     def curves(self, session_id: str) -> SessionCurves:
         self.live(session_id)  # 404 for an unknown session
@@ -171,7 +244,7 @@ class SessionService:
 
     async def answer(
         self, session_id: str, question: str, value: str, note: str | None, *, change: bool
-    ) -> SessionPublic:
+    ) -> bytes:
         async with self.locked(session_id) as live:
             session = self.session(live)
             if change and question not in session.current_answers():
@@ -179,13 +252,13 @@ class SessionService:
             session.answer(question, value, note=note, replace=change)
             return await self._commit(live, session)
 
-    async def withdraw(self, session_id: str, question: str) -> SessionPublic:
+    async def withdraw(self, session_id: str, question: str) -> bytes:
         async with self.locked(session_id) as live:
             session = self.session(live)
             session.withdraw(question)
             return await self._commit(live, session)
 
-    async def undo(self, session_id: str) -> SessionPublic:
+    async def undo(self, session_id: str) -> bytes:
         async with self.locked(session_id) as live:
             session = self.session(live)
             session.undo()
@@ -199,7 +272,7 @@ class SessionService:
         *,
         classes: int | None = None,
         baseline: float | None = None,
-    ) -> SessionPublic:
+    ) -> bytes:
         if name not in self.histories:
             raise NotFoundError(f"no history named {name!r} is registered on the server", field="history")
         self.live(session_id)  # 404 before any reading
@@ -218,7 +291,7 @@ class SessionService:
         *,
         notes: Sequence[str] = (),
         extra: Sequence[ops.Op] = (),
-    ) -> SessionPublic:
+    ) -> bytes:
         """Record measured answers (the user's own answers win) and persist them with `extra` writes."""
         async with self.locked(session_id) as live:
             session = self.session(live)
@@ -261,9 +334,8 @@ class SessionService:
     def locked(self, session_id: str) -> _SessionLock:
         return _SessionLock(self, session_id)
 
-    async def _commit(
-        self, live: LiveSession, session: Session, extra: Sequence[ops.Op] = ()
-    ) -> SessionPublic:
+    async def _commit(self, live: LiveSession, session: Session, extra: Sequence[ops.Op] = ()) -> bytes:
+        """Persist the session's change, then make it the record's and answer its `SessionPublic` JSON."""
         rec = live.record
         old, new = rec.inputs, session.inputs
         if len(new) > self._max_inputs:
@@ -280,7 +352,8 @@ class SessionService:
         writes.append(ops.touch_session(rec.id, stamp, [f.id for f in report.findings], report.complete))
         await self._submit([*writes, *extra])
         rec.inputs, rec.notes, rec.updated_at = list(new), list(session.notes), stamp
-        live.report = report
+        # serialised once, for this reply and every read until the next change
+        live.derived = derived(rec, session, report)
         return self.public(live)
 
     async def _submit(self, writes: list[ops.Op]) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter
 
 from assistant.api.deps import Jobs, Sessions, sessions_of
-from assistant.api.responses import ModelResponse, errors, list_response
+from assistant.api.responses import JSONBytes, ModelResponse, errors, list_response
 from assistant.models import Report
 from assistant.service_models import SessionCreate, SessionCurves, SessionPublic, SessionSummary
 
@@ -18,7 +18,7 @@ _summaries: TypeAdapter[list[SessionSummary]] = TypeAdapter(list[SessionSummary]
 
 @router.post("", response_model=SessionPublic, status_code=201, responses=errors(404, 422))
 async def create_session(request: Request, body: SessionCreate | None = None) -> Response:
-    return ModelResponse(await sessions_of(request).create(body or SessionCreate()), status_code=201)
+    return JSONBytes(await sessions_of(request).create(body or SessionCreate()), status_code=201)
 
 
 @router.get("", response_model=list[SessionSummary])
@@ -30,7 +30,7 @@ async def list_sessions(
 
 @router.get("/{session_id}", response_model=SessionPublic, responses=errors(404))
 async def get_session(session_id: str, sessions: Sessions) -> Response:
-    return ModelResponse(sessions.get(session_id))
+    return JSONBytes(sessions.get(session_id))
 
 
 @router.delete("/{session_id}", status_code=204, responses=errors(404))
@@ -42,7 +42,7 @@ async def delete_session(session_id: str, sessions: Sessions, jobs: Jobs) -> Res
 
 @router.get("/{session_id}/report", response_model=Report, responses=errors(404))
 async def get_report(session_id: str, request: Request) -> Response:
-    return ModelResponse(sessions_of(request).report(session_id))
+    return JSONBytes(sessions_of(request).report(session_id))
 
 
 @router.get("/{session_id}/curves", response_model=SessionCurves, responses=errors(404))

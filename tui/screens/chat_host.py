@@ -19,8 +19,8 @@ from textual.screen import Screen
 from assistant.models import QuestionPublic, Report
 from assistant.service_models import ProbeJob, SessionPublic
 from probes.remedies.result import RemedyReport
-from tui.conversation import Conversation
 from tui.answer_parsing import Claim, UserNumbers
+from tui.conversation import Conversation
 from tui.widgets.chat_message import Role
 
 

@@ -148,6 +148,7 @@ class _Replay:
     engine: FlowchartEngine
     history: dict[str, list[Answer]]
     current: dict[str, Answer]
+    measured: bool  # whether any answer in `history` was measured (else no disagreement can exist)
     state: State | None = None
 
 
@@ -205,7 +206,8 @@ class Session:
         ):
             return replay
         history = _answer_history(inputs)
-        self._replay = _Replay(tuple(inputs), self.engine, history, _current_answers(history))
+        current, measured = _current_answers(history)
+        self._replay = _Replay(tuple(inputs), self.engine, history, current, measured)
         return self._replay
 
     def _settled(self) -> State:
@@ -232,11 +234,13 @@ class Session:
     def disagreements(self) -> list[Disagreement]:
         """The user's answers in force over a measurement that answered differently (yes vs no)."""
         replay = self._replayed()
+        if not replay.measured:  # nothing measured: nothing to disagree with (most sessions)
+            return []
         current = replay.current
         out: list[Disagreement] = []
         for question, history in replay.history.items():
             kept = current[question]
-            if kept.source != AnswerSource.user:
+            if kept.source != _USER:
                 continue
             differing = [a for a in history if _measured(a) and a.value != "unsure" and a.value != kept.value]
             if differing:
@@ -304,7 +308,7 @@ class Session:
         recorded (the session is left exactly as it was).
         """
         checked = validate_answer(question, value)
-        existing = self.current_answers().get(question)
+        existing = self._replayed().current.get(question)  # read only: no copy needed
         if existing is not None and existing.value != value and not replace and existing.value != "unsure":
             raise InputError(
                 f"{question} is already answered {existing.value!r}; send a change to answer {value!r}",
@@ -312,7 +316,7 @@ class Session:
             )
         new = Answer(question=question, value=checked, source=source, evidence=evidence, note=note)
         self.inputs.append(AnswerInput(answer=new))
-        if strict and question not in self.state().answers:
+        if strict and question not in self._settled().answers:  # read only: no copies needed
             self.inputs.pop()
             raise OffPathAnswer(_off_path_message(question), field=question)
         return new
@@ -341,8 +345,11 @@ class Session:
             raise OffPathAnswer("; ".join(_off_path_message(q) for q in off), field=off[0])
 
 
+_USER = AnswerSource.user  # looked up once: an enum member's class attribute is a descriptor call in 3.11
+
+
 def _measured(answer: Answer) -> bool:
-    return answer.source != AnswerSource.user
+    return answer.source != _USER
 
 
 def _answer_history(inputs: Iterable[SessionInput]) -> dict[str, list[Answer]]:
@@ -355,12 +362,19 @@ def _answer_history(inputs: Iterable[SessionInput]) -> dict[str, list[Answer]]:
     return out
 
 
-def _current_answers(history: Mapping[str, list[Answer]]) -> dict[str, Answer]:
+def _current_answers(history: Mapping[str, list[Answer]]) -> tuple[dict[str, Answer], bool]:
+    """The answer in force per question, and whether any answer was measured."""
     out: dict[str, Answer] = {}
+    measured = False
     for question, answers in history.items():
+        last = answers[-1]
+        if len(answers) == 1 and last.source == _USER:  # one answer, the user's: in force (most)
+            out[question] = last
+            continue
         mine = [a for a in answers if not _measured(a)]
-        out[question] = mine[-1] if mine and mine[-1].value != "unsure" else answers[-1]
-    return out
+        measured = measured or len(mine) < len(answers)
+        out[question] = mine[-1] if mine and mine[-1].value != "unsure" else last
+    return out, measured
 
 
 # What a rule says, by name (the first rule of that name, as a search from the start finds it).

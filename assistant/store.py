@@ -605,9 +605,24 @@ def append_notes(session_id: str, first_seq: int, notes: Sequence[str]) -> Op:
     return op
 
 
+_FINDINGS_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _findings_json(findings: tuple[str, ...]) -> str:
+    """`json.dumps` of a session's finding ids, kept per list: a few dozen distinct lists exist (the
+    knowledge base's findings), and json.dumps's Python layers cost more than the rest of the op
+    (issue 19). Bounded: cleared when full."""
+    text = _FINDINGS_JSON.get(findings)
+    if text is None:
+        if len(_FINDINGS_JSON) >= 1024:
+            _FINDINGS_JSON.clear()
+        text = _FINDINGS_JSON[findings] = json.dumps(list(findings))
+    return text
+
+
 def touch_session(session_id: str, updated_at: datetime, findings: list[str], complete: bool) -> Op:
     """Update the derived summary; fails the unit if the session was deleted meanwhile."""
-    args = (_iso(updated_at), json.dumps(findings), int(complete), session_id)
+    args = (_iso(updated_at), _findings_json(tuple(findings)), int(complete), session_id)
 
     def op(conn: sqlite3.Connection) -> None:
         cur = conn.execute(

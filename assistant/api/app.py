@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.api import errors, openapi
 from assistant.api.histories import HistoryReader
-from assistant.api.hot_path import HotPath, takes
+from assistant.api.hot_path import ROUTE, HotPath, route_of
 from assistant.api.probe_jobs import JobService
 from assistant.api.routes import answers, catalog, health, jobs, points, sessions
 from assistant.api.security import Guard
@@ -37,10 +37,12 @@ class TraindocApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lane = self.fast_lane
-        if lane is None or self.root_path or not takes(scope):
+        found = route_of(scope) if lane is not None and not self.root_path else None
+        if lane is None or found is None:
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self  # as Starlette sets it: the hot path finds the services there
+        scope[ROUTE] = found  # the hot path takes it from here rather than splitting the path again
         try:
             await lane(scope, receive, send)
         except Exception as exc:  # what the server-error middleware did: a bug, logged, one line

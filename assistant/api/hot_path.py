@@ -46,17 +46,33 @@ class _BadBody(Exception):
 _Route = Callable[[SessionService, str, Receive], Awaitable[tuple[int, bytes]]]
 
 
+ROUTE = "traindoc.route"  # scope key: the route `TraindocApp` found, so it is not found twice
+
+
+def route_of(scope: Scope) -> tuple[str, str] | None:
+    """(which of the three requests, the session id) when `HotPath` serves this request, else None."""
+    if scope["type"] != "http" or scope.get("root_path"):
+        return None
+    method, path = scope["method"], scope["path"]
+    if method == "POST":
+        if path == "/sessions":
+            return "create", ""
+        tail = "answers"
+    elif method == "GET":
+        tail = "report"
+    else:
+        return None
+    # "/sessions/ID/answers" -> ["", "sessions", "ID", "answers"]; ID is one non-empty segment, as
+    # FastAPI's `{session_id}` matches it
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "sessions" or not parts[2] or parts[3] != tail:
+        return None
+    return tail, parts[2]
+
+
 def takes(scope: Scope) -> bool:
     """Whether `HotPath` serves this request (the same test as its `__call__`)."""
-    if scope["type"] != "http" or scope.get("root_path"):
-        return False
-    method, path = scope["method"], scope["path"]
-    if method == "POST" and path == "/sessions":
-        return True
-    parts = path.split("/")
-    if len(parts) != 4 or parts[1] != "sessions" or not parts[2]:
-        return False
-    return (method == "POST" and parts[3] == "answers") or (method == "GET" and parts[3] == "report")
+    return route_of(scope) is not None
 
 
 class HotPath:
@@ -64,33 +80,20 @@ class HotPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._routes: dict[str, _Route] = {
+            "create": self._create,
+            "answers": self._answer,
+            "report": self._report,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("root_path"):
+        found = scope.pop(ROUTE, None) or route_of(scope)
+        if found is None:
             await self.app(scope, receive, send)
             return
-        method, path = scope["method"], scope["path"]
-        route: _Route
-        if method == "POST" and path == "/sessions":
-            route, session_id = self._create, ""
-        else:
-            # "/sessions/ID/answers" -> ["", "sessions", "ID", "answers"]; ID is one non-empty segment,
-            # as FastAPI's `{session_id}` matches it
-            parts = path.split("/")
-            if len(parts) != 4 or parts[1] != "sessions" or not parts[2]:
-                await self.app(scope, receive, send)
-                return
-            if method == "POST" and parts[3] == "answers":
-                route = self._answer
-            elif method == "GET" and parts[3] == "report":
-                route = self._report
-            else:
-                await self.app(scope, receive, send)
-                return
-            session_id = parts[2]
         sessions: SessionService = scope["app"].state.sessions
         try:
-            status, payload = await route(sessions, session_id, receive)
+            status, payload = await self._routes[found[0]](sessions, found[1], receive)
         except _BadBody as exc:
             await exc.response(scope, receive, send)
             return
@@ -109,11 +112,11 @@ class HotPath:
         await send({"type": "http.response.body", "body": payload})
 
     async def _create(self, sessions: SessionService, _: str, receive: Receive) -> tuple[int, bytes]:
-        body = _validated(_create_body, await _json_body(receive))
+        body = _parsed(_create_body, await _read(receive))
         return 201, await sessions.create(body or SessionCreate())
 
     async def _answer(self, sessions: SessionService, session_id: str, receive: Receive) -> tuple[int, bytes]:
-        body = _validated(_answer_body, await _json_body(receive))
+        body = _parsed(_answer_body, await _read(receive))
         return 200, await sessions.answer(session_id, body.question, body.value, body.note, change=False)
 
     async def _report(self, sessions: SessionService, session_id: str, _: Receive) -> tuple[int, bytes]:
@@ -121,7 +124,12 @@ class HotPath:
 
 
 async def _read(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        return message.get("body", b"")  # the whole body in one message: what a client's request is
+    if message["type"] == "http.disconnect":
+        return b""
+    chunks: list[bytes] = [message.get("body", b"")]
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -132,10 +140,26 @@ async def _read(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(receive: Receive) -> Any:
+def _parsed(adapter: TypeAdapter[M], raw: bytes) -> M:
+    """The body parsed and validated, as `_validated(adapter, _json_body(raw))` would return it.
+
+    One call into pydantic-core (`validate_json`) instead of `json.loads` (whose encoding detection
+    and decoder run in Python) and `validate_python` (issue 19). Only its success is trusted: a body
+    it refuses goes the way FastAPI reads it, so every error is exactly what it was, and a body it
+    accepts is one `json.loads` reads as the same object (tests/service/test_body_parsing.py checks
+    both on every malformed body we know and on many random ones).
+    """
+    if raw:
+        try:
+            return adapter.validate_json(raw)
+        except ValidationError:
+            pass
+    return _validated(adapter, _json_body(raw))
+
+
+def _json_body(raw: bytes) -> Any:
     """The body as FastAPI reads it: _EMPTY when empty, else json.loads (the Guard has already
     refused a non-empty body not declared JSON)."""
-    raw = await _read(receive)
     if not raw:
         return _EMPTY
     try:

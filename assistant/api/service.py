@@ -200,7 +200,8 @@ class SessionService:
         stamp = ops.now()
         record = SessionRecord(new_id(), stamp, stamp, body.setup, body.history)
         live = LiveSession(record)
-        report = self.report_of(live)
+        d = self.derived_of(live)
+        report = d.report
         await self._submit(
             [
                 ops.insert_session(record),
@@ -208,7 +209,7 @@ class SessionService:
             ]
         )
         self._remember(live)
-        return self.public(live)
+        return public_json(record, d)  # the record is as `d` was derived from it: no second check
 
     def summaries(self, limit: int) -> list[SessionSummary]:
         return self.store.list_sessions(limit)
@@ -353,8 +354,8 @@ class SessionService:
         await self._submit([*writes, *extra])
         rec.inputs, rec.notes, rec.updated_at = list(new), list(session.notes), stamp
         # serialised once, for this reply and every read until the next change
-        live.derived = derived(rec, session, report)
-        return self.public(live)
+        d = live.derived = derived(rec, session, report)
+        return public_json(rec, d)  # derived from the record as it is now: no check needed
 
     async def _submit(self, writes: list[ops.Op]) -> None:
         await self.store.submit_async(writes)

@@ -4,6 +4,7 @@
     python benchmarks/bench_app_cpu.py --profile out.prof
     valgrind --tool=callgrind --instr-atstart=no python benchmarks/bench_app_cpu.py --callgrind \
         --dialogues 100 --rounds 1          # instructions of the measured rounds alone
+    python benchmarks/bench_app_cpu.py --loop uvloop   # on the server's own loop (session 6)
 
 Instruction counts (callgrind) do not depend on the machine's load, unlike CPU time: with
 `--callgrind` the benchmark switches valgrind's instrumentation on (`callgrind_control -i on`) for the
@@ -140,6 +141,7 @@ async def run(args: argparse.Namespace) -> dict:
         "loop_thread_ms_per_request": [round(r, 3) for r in loop_rounds],
         "loop_thread_median_ms": round(statistics.median(loop_rounds), 3),
         "dialogues_per_round": args.dialogues,
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         "requests": requests_total,
     }
 
@@ -159,10 +161,22 @@ def main() -> None:
         action="store_true",
         help="under valgrind --instr-atstart=no: count the measured rounds",
     )
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop: asyncio's (every figure before session 6) or uvloop (the server's own, session 6)",
+    )
     args = p.parse_args()
     if not (1 <= args.dialogues <= 20_000 and 1 <= args.rounds <= 20):
         raise SystemExit("bounded: 1-20,000 dialogues, 1-20 rounds")
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    factory = None
+    if args.loop == "uvloop":  # the loop `traindoc serve` runs on when uvloop is installed (uvicorn's auto)
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        print(json.dumps(runner.run(run(args)), indent=2))
 
 
 if __name__ == "__main__":

@@ -129,6 +129,27 @@ def test_a_unit_failing_after_its_own_write_leaves_nothing_and_its_batch_commits
     store.close()
 
 
+def test_a_unit_alone_in_its_batch_failing_after_its_own_write_leaves_nothing(tmp_path: Path) -> None:
+    """A batch of one unit is committed without a savepoint (issue 19): a unit that writes and then
+    fails must still leave nothing behind, and the writer must go on committing the next ones."""
+    store = Store(tmp_path / "s.db").open()
+    stamp = datetime.now(UTC)
+    store.write([ops.insert_session(record("a"))])  # one at a time: each write() is a batch of one
+    with pytest.raises(StoreError, match="no longer exists"):
+        store.write([ops.insert_session(record("x")), ops.touch_session("gone", stamp, [], False)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write([ops.insert_session(record("b")), ops.insert_session(record("a"))])
+    store.write([ops.insert_session(record("c")), ops.touch_session("c", stamp, ["f"], True)])
+    assert {s.id for s in store.list_sessions(100)} == {"a", "c"}
+    store.close()
+    store = Store(tmp_path / "s.db").open()  # and it is all on disk
+    assert {(s.id, tuple(s.findings), s.complete) for s in store.list_sessions(100)} == {
+        ("a", (), False),
+        ("c", ("f",), True),
+    }
+    store.close()
+
+
 def test_a_database_from_a_newer_traindoc_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     conn = sqlite3.connect(path)

@@ -45,6 +45,35 @@ Migration = Callable[[sqlite3.Connection], None]
 Synchronous = Literal["full", "normal"]
 
 _input_adapter: TypeAdapter[SessionInput] = TypeAdapter(SessionInput)
+_dump_input = _input_adapter.serializer.to_json
+
+# Each input's JSON, kept per input object: an input is never changed once made (a change is a new
+# input), and every reply to a change carries all of its session's inputs, so serialising each once
+# (when it is stored) rather than in every reply took the largest single cost off the answer path
+# (issue 19). Keyed by identity, the entry holding the input (its id is not reused while the entry
+# lives). Bounded: cleared when full (the working set is the inputs of the sessions being answered).
+_INPUT_JSON: dict[int, tuple[SessionInput, bytes]] = {}
+_INPUT_JSON_MAX = 4096
+
+
+def input_json(item: SessionInput) -> bytes:
+    """`TypeAdapter(SessionInput).dump_json(item)`, serialised once per input."""
+    hit = _INPUT_JSON.get(id(item))
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    body = _dump_input(item)
+    if len(_INPUT_JSON) >= _INPUT_JSON_MAX:
+        _INPUT_JSON.clear()
+    _INPUT_JSON[id(item)] = (item, body)
+    return body
+
+
+def inputs_json(items: Sequence[SessionInput]) -> bytes:
+    """`TypeAdapter(list[SessionInput]).dump_json(items)`: the list's JSON is its items' JSON joined
+    by commas, without spaces (tests/service/test_report_bytes.py compares the two)."""
+    return b"[" + b",".join(map(input_json, items)) + b"]"
+
+
 log = logging.getLogger("traindoc.store")
 
 
@@ -577,9 +606,7 @@ def insert_session(rec: SessionRecord) -> Op:
 
 
 def append_inputs(session_id: str, first_seq: int, inputs: Sequence[SessionInput]) -> Op:
-    rows = [
-        (session_id, first_seq + i, _input_adapter.dump_json(item).decode()) for i, item in enumerate(inputs)
-    ]
+    rows = [(session_id, first_seq + i, input_json(item).decode()) for i, item in enumerate(inputs)]
 
     def op(conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO inputs (session_id, seq, body) VALUES (?, ?, ?)", rows)

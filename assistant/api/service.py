@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from assistant import store as ops
 from assistant.api.histories import HistoryReader
 from assistant.engine import FlowchartEngine, default_engine
@@ -81,7 +79,6 @@ def derived(rec: SessionRecord, session: Session, report: Report) -> Derived:
 # Serialisers called directly: `model_dump_json()` wraps the same call in Python (measured ~5 us each).
 _dump_report = Report.__pydantic_serializer__.to_json
 _dump_head = _SessionFields.__pydantic_serializer__.to_json
-_dump_inputs = TypeAdapter(list[SessionInput]).serializer.to_json
 
 
 def public_json(rec: SessionRecord, d: Derived) -> bytes:
@@ -99,7 +96,9 @@ def public_json(rec: SessionRecord, d: Derived) -> bytes:
             history=rec.history,
         )
     )
-    return b"".join((head[:-1], b',"report":', d.report_json, b',"inputs":', _dump_inputs(rec.inputs), b"}"))
+    return b"".join(
+        (head[:-1], b',"report":', d.report_json, b',"inputs":', ops.inputs_json(rec.inputs), b"}")
+    )
 
 
 @dataclass

@@ -27,10 +27,11 @@ from pydantic import TypeAdapter
 from assistant.api.service import SessionService
 from assistant.engine import FlowchartEngine
 from assistant.errors import OffPathAnswer
-from assistant.models import AnswerSource, Report, SessionInput
+from assistant.evidence import apply_outcome
+from assistant.models import AnswerInput, AnswerSource, Report, SessionInput
 from assistant.service_models import SessionCreate, SessionPublic, _SessionFields
 from assistant.session import Session
-from assistant.store import SessionRecord, Store
+from assistant.store import SessionRecord, Store, input_json, inputs_json
 from probes.base import ProbeOutcome
 from rules import KNOWLEDGE
 from tests.core.test_session_replay_once import MEASURES, leaf_paths, reference_report
@@ -79,6 +80,29 @@ def test_session_public_is_its_head_then_report_then_inputs() -> None:
         assert spec.alias is None and spec.serialization_alias is None, name
     assert not SessionPublic.__pydantic_decorators__.field_serializers
     assert not SessionPublic.__pydantic_decorators__.model_serializers
+
+
+def test_inputs_are_serialised_once_and_joined_as_the_list_would_be() -> None:
+    """`inputs_json` (each input's JSON kept, joined) gives the bytes of the list adapter's
+    `dump_json`, on inputs of every kind: user and measured answers with evidence, notes with quotes,
+    escapes and non-ASCII text, withdrawals; and an input is serialised once, then served kept."""
+    s = Session("bytes")
+    s.answer("train_loss_large", "yes", note='said "large"\nnewline \u00e9\u4e2d\U0001f600 \\ tab\t')
+    apply_outcome(
+        s, outcome({"deeper_model_worse": "yes", "gradient_norm_small": "no"}, ["w"]), AnswerSource.probe
+    )
+    s.withdraw("train_loss_large")
+    s.answer("train_loss_large", "unsure", note="")
+    s.answer("train_loss_large", "yes", replace=True)
+    items = list(s.inputs)
+    assert len({type(i) for i in items}) == 2  # answers and a withdrawal
+    assert any(isinstance(i, AnswerInput) and i.answer.evidence is not None for i in items)  # measured
+    for n in range(len(items) + 1):
+        assert inputs_json(items[:n]) == _inputs.dump_json(items[:n])
+    first = input_json(items[0])
+    assert input_json(items[0]) is first  # kept, not serialised again
+    copy = items[0].model_copy(deep=True)  # an equal input, another object: its own entry
+    assert input_json(copy) == first and input_json(copy) is not first
 
 
 def test_every_change_on_every_leaf_path_answers_the_bytes_it_did(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from assistant import store as ops
 from assistant.api.histories import HistoryReader
+from assistant.api.report_bytes import report_json
 from assistant.engine import FlowchartEngine, default_engine
 from assistant.errors import ConflictError, InputError, NotFoundError, ServiceUnavailable
 from assistant.evidence import apply_outcome
@@ -77,7 +78,7 @@ def derived(rec: SessionRecord, session: Session, report: Report) -> Derived:
 
 
 # Serialisers called directly: `model_dump_json()` wraps the same call in Python (measured ~5 us each).
-_dump_report = Report.__pydantic_serializer__.to_json
+_dump_report = report_json  # spliced from its parts' kept JSON (assistant/api/report_bytes.py)
 _dump_head = _SessionFields.__pydantic_serializer__.to_json
 
 

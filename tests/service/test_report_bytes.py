@@ -24,11 +24,21 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
+from assistant.api import report_bytes
 from assistant.api.service import SessionService
 from assistant.engine import FlowchartEngine
 from assistant.errors import OffPathAnswer
 from assistant.evidence import apply_outcome
-from assistant.models import AnswerInput, AnswerSource, Report, SessionInput
+from assistant.models import (
+    Answer,
+    AnswerInput,
+    AnswerSource,
+    Disagreement,
+    Finding,
+    QuestionPublic,
+    Report,
+    SessionInput,
+)
 from assistant.service_models import SessionCreate, SessionPublic, _SessionFields
 from assistant.session import Session
 from assistant.store import SessionRecord, Store, input_json, inputs_json
@@ -80,6 +90,32 @@ def test_session_public_is_its_head_then_report_then_inputs() -> None:
         assert spec.alias is None and spec.serialization_alias is None, name
     assert not SessionPublic.__pydantic_decorators__.field_serializers
     assert not SessionPublic.__pydantic_decorators__.model_serializers
+
+
+def test_the_report_splice_follows_the_models_fields() -> None:
+    """What `report_json` relies on: the field order, no aliases, no custom serialisers (Report's and
+    the parts' it keeps), so the joined bytes are the model serialiser's own."""
+    assert tuple(Report.model_fields) == report_bytes.FIELDS
+    for model in (Report, Answer, QuestionPublic, Finding, Disagreement):
+        for name, spec in model.model_fields.items():
+            assert spec.alias is None and spec.serialization_alias is None, (model, name)
+        assert not model.__pydantic_decorators__.field_serializers, model
+        assert not model.__pydantic_decorators__.model_serializers, model
+
+
+def test_a_report_with_awkward_text_splices_to_the_models_bytes() -> None:
+    """Quotes, escapes, control characters and non-ASCII text in notes, answers' notes and the session
+    id; measured answers (evidence, disagreements); every kind of part at once."""
+    odd = 'q"uote\\ back\nline \t\u0001 \u00e9\u4e2d\U0001f600 </script>'
+    s = Session("id-" + odd)
+    s.answer("train_loss_large", "yes", note=odd)
+    apply_outcome(s, outcome({"deeper_model_worse": "no"}, [odd]), AnswerSource.probe)
+    s.answer("deeper_model_worse", "yes", replace=True, note=odd)  # the user over the measurement
+    s.notes = [odd, "", "plain"]
+    report = s.report()
+    assert report.disagreements and report.pending and report.notes
+    assert report_bytes.report_json(report) == Report.__pydantic_serializer__.to_json(report)
+    assert report_bytes.report_json(report) == report.model_dump_json().encode()
 
 
 def test_inputs_are_serialised_once_and_joined_as_the_list_would_be() -> None:

@@ -3,6 +3,7 @@
     python benchmarks/load_test.py                          # 200 users, closed loop (as fast as possible)
     python benchmarks/load_test.py --rate 1000              # 200 users pacing 1,000 answers/s in total
     python benchmarks/load_test.py --sync normal --json out.json
+    python benchmarks/load_test.py --rate 1000 --client streams --loop asyncio   # the generator before session 6
     python benchmarks/load_test.py --rate 1000 --hostile 1100   # ...while 1,100 hostile connections
                                                                 # idle, trickle headers, stall bodies
 
@@ -10,8 +11,13 @@ Each user opens one keep-alive connection, creates a session, answers along one 
 seven leaf paths (2-4 answers), reads the report, and starts again until its dialogues or the time
 run out. Afterwards every session is read back and each acknowledged answer checked ("lost").
 
-The client is a minimal HTTP/1.1 speaker on asyncio streams, not httpx: on a 2-core machine the
-load generator shares the CPU with the server, and httpx's per-request overhead would measure httpx.
+The client is a minimal HTTP/1.1 speaker, not httpx: on a 2-core machine the load generator shares
+the CPU with the server, and httpx's per-request overhead would measure httpx. Two of them:
+`--client lean` (the default since session 6: an asyncio Protocol on uvloop, each request's head
+formatted once, a 200 answer's body not parsed; ~0.12 ms of generator CPU per request) and
+`--client streams --loop asyncio` (StreamReader on asyncio's loop, ~0.22 ms: every figure in
+docs/service.md before session 6). Both are real clients over loopback TCP, one request at a time per
+keep-alive connection, each response read whole before the next request.
 Bounded: --users (default 200), --dialogues per user (default 20) and --duration (default 60 s);
 only 127.0.0.1.
 

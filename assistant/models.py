@@ -57,6 +57,10 @@ class Evidence(BaseModel):
 
 
 class Answer(BaseModel):
+    # never changed once made (a change is a new answer): the service keeps each answer's JSON per
+    # object (assistant/api/report_bytes.py, assistant/store.py), so a change in place would be stale
+    model_config = ConfigDict(frozen=True)
+
     question: str
     value: AnswerValue
     source: AnswerSource = AnswerSource.user
@@ -69,11 +73,15 @@ class Answer(BaseModel):
 
 
 class AnswerInput(BaseModel):
+    model_config = ConfigDict(frozen=True)  # serialised once per object (assistant/store.py)
+
     type: Literal["answer"] = "answer"
     answer: Answer
 
 
 class WithdrawInput(BaseModel):
+    model_config = ConfigDict(frozen=True)  # serialised once per object (assistant/store.py)
+
     type: Literal["withdraw"] = "withdraw"
     question: str
     at: datetime = Field(default_factory=_now)

@@ -294,7 +294,7 @@ class Run:
             losses,  # type: ignore[arg-type]  # every tensor was read above
             learning_rates=rates,
             grad_norms=norms,
-            epochs=epochs if any(e is not None for e in epochs) else None,
+            epochs=None if epochs.count(None) == len(epochs) else epochs,  # count: in C
         )
 
     def train_steps(
@@ -329,7 +329,7 @@ class Run:
                 streamer.point("loss", step, loss)
         # the learning rate before the loss: a divergence alert quotes the learning rate at its step
         if learning_rates is not None:
-            if all(r is not None for r in rates):
+            if None not in rates:  # in C: this runs once per batch
                 self.live.extend("learning_rate", steps, rates, role="learning_rate", epochs=epochs)  # type: ignore[arg-type]
             else:
                 kept = [i for i, r in enumerate(rates) if r is not None]

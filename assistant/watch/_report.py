@@ -78,6 +78,48 @@ def write_history(run: Run, path: Path) -> list[tuple[str, list[float], list[flo
     (`load_curves`). Each line is what json.dumps gives for the record (floats by repr, keys escaped
     once per curve), without its per-record cost."""
     curves = run.live.curve_points()
+    if any(len(set(steps)) != len(steps) for _, steps, _ in curves):
+        # a curve logged twice at one step: the last value wins, at the place of the first
+        lines = ["{" + ", ".join(row) + "}\n" for _, row in sorted(_rows_last_wins(curves).items())]
+    else:
+        lines = [row + "}\n" for row in _rows(curves)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return curves
+
+
+def _rows(curves: list[tuple[str, list[float], list[float]]]) -> list[str]:
+    """The records' text (without the closing brace), one per step in step order, built a curve at
+    a time: a curve at every step joins the rows column-wise, a sparser one by each point's row
+    (the point-by-point dict of `_rows_last_wins` was half the end of a 4,000-step run)."""
+    steps_all = sorted(set().union(*(steps for _, steps, _ in curves)))
+    rows = ['{"step": ' + repr(float(step)) for step in steps_all]
+    where: dict[float, int] | None = None
+    for name, steps, values in curves:
+        key = ", " + json.dumps(name) + ": "
+        texts = [key + text for text in _texts(values)]
+        if steps == steps_all:
+            rows = [row + text for row, text in zip(rows, texts, strict=True)]
+            continue
+        where = where or dict(zip(steps_all, range(len(steps_all)), strict=True))
+        for step, text in zip(steps, texts, strict=True):
+            i = where[step]
+            rows[i] += text
+    return rows
+
+
+def _texts(values: list[float]) -> list[str]:
+    """Each value as json.dumps writes it (repr; null for NaN/inf). A float's repr costs ~1 us here:
+    a curve of few distinct values (a constant learning rate) is written from one repr each."""
+    if not math.isfinite(sum(values)):
+        return [repr(v) if math.isfinite(v) else "null" for v in values]
+    distinct = set(values)
+    if 2 * len(distinct) > len(values):
+        return list(map(repr, values))
+    memo = {v: repr(v) for v in distinct}
+    return [memo[v] for v in values]
+
+
+def _rows_last_wins(curves: list[tuple[str, list[float], list[float]]]) -> dict[float, list[str]]:
     rows: dict[float, dict[str, str]] = {}
     for name, steps, values in curves:
         key = json.dumps(name)
@@ -86,11 +128,7 @@ def write_history(run: Run, path: Path) -> list[tuple[str, list[float], list[flo
             if row is None:
                 row = rows[step] = {'"step"': repr(float(step))}
             row[key] = repr(value) if math.isfinite(value) else "null"
-    text = "".join(
-        "{" + ", ".join(f"{k}: {v}" for k, v in rows[step].items()) + "}\n" for step in sorted(rows)
-    )
-    path.write_text(text, encoding="utf-8")
-    return curves
+    return {step: [f"{k}: {v}" for k, v in row.items()] for step, row in rows.items()}
 
 
 def _yes_no(value: bool | None) -> AnswerValue:
@@ -203,7 +241,8 @@ def diagnose(
     there (`load_curves`, the reader's own builder; or the History it built, `loaded`) rather than by
     parsing the file again (tests/watch check both agree), then the run's own curvature."""
     if loaded is not None:
-        history = outcome_of(loaded, run.options)
+        # the final analysis (Run.finish) read these same curves unless a NaN or a role differs
+        history = outcome_of(loaded, run.options, analysis=run.live.analysis_of(loaded, run.options))
     elif curves is None:
         history = history_outcome(
             str(history_file),

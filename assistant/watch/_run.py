@@ -147,6 +147,7 @@ class Run:
         self._norms: list[tuple[float, float]] = []
         self._on_device = False  # some loss in the batch is still a tensor on its device
         self._queued_to: float = 0  # the last step queued (the spacing of the logged steps)
+        self._plain_until = 0  # TorchRun.step: the next step its short path does not cover
         # with a server: the points go there while the run trains (a background thread, _stream)
         self.streamer: Streamer | None = None
         if server and stream:
@@ -225,6 +226,7 @@ class Run:
         NaN or divergence warning quotes the learning rate at its step); the warnings come out up to
         `sync_every` - 1 steps later. A loss on an accelerator stays there until the batch is read
         in one transfer. Logged steps spaced `sync_every` or more apart are fed at once."""
+        self._plain_until = 0  # TorchRun.step's short path assumes it alone fills the batch
         return self._queue(time.perf_counter(), step, loss, learning_rate, grad_norm, epoch)
 
     def _queue(
@@ -292,7 +294,7 @@ class Run:
             losses,  # type: ignore[arg-type]  # every tensor was read above
             learning_rates=rates,
             grad_norms=norms,
-            epochs=epochs if any(e is not None for e in epochs) else None,
+            epochs=None if epochs.count(None) == len(epochs) else epochs,  # count: in C
         )
 
     def train_steps(
@@ -327,7 +329,7 @@ class Run:
                 streamer.point("loss", step, loss)
         # the learning rate before the loss: a divergence alert quotes the learning rate at its step
         if learning_rates is not None:
-            if all(r is not None for r in rates):
+            if None not in rates:  # in C: this runs once per batch
                 self.live.extend("learning_rate", steps, rates, role="learning_rate", epochs=epochs)  # type: ignore[arg-type]
             else:
                 kept = [i for i, r in enumerate(rates) if r is not None]

@@ -128,11 +128,20 @@ def history_outcome(spec: str, **opts: Any) -> ProbeOutcome:
     return outcome_of(history, options, started)
 
 
-def outcome_of(history: History, options: HistoryOptions, started: float | None = None) -> ProbeOutcome:
+def outcome_of(
+    history: History,
+    options: HistoryOptions,
+    started: float | None = None,
+    *,
+    analysis: HistoryAnalysis | None = None,
+) -> ProbeOutcome:
     """`history_outcome` for a History already in memory (a watched run's: `probes.history._load.
-    load_records` builds it from the records it wrote, as `load_history` would read them back)."""
+    load_records` builds it from the records it wrote, as `load_history` would read them back).
+    `analysis`: `analyse(history, options)` when the caller already has it (a watched run's final
+    analysis of the same curves, `LiveHistory.analysis_of`)."""
     started = time.perf_counter() if started is None else started
-    analysis = analyse(history, options)
+    if analysis is None:
+        analysis = analyse(history, options)
     curves = [downsample(s).model_dump(mode="json") for s in plotted_series(history)]
     data = {
         "source": history.source,

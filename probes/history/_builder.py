@@ -68,6 +68,21 @@ class SeriesBuilder:
         pts.values.append(value)
         pts.epochs.append(math.nan if epoch is None else epoch)
 
+    def extend(self, name: str, steps: list[float], values: list[float]) -> None:
+        """`add` for each (step, value) of one curve, without epochs: one call for a whole curve (a
+        watched run's end builds its history from curves of thousands of points)."""
+        self.count += len(steps)
+        if self.count > MAX_POINTS:
+            self.count -= len(steps)
+            for step, value in zip(steps, values, strict=True):  # raises at the same point as `add`
+                self.add(name, step, value)
+        pts = self._points.get(name)
+        if pts is None:
+            pts = self._points[name] = _Points()
+        pts.steps.extend(steps)
+        pts.values.extend(values)
+        pts.epochs.extend([math.nan] * len(steps))
+
     def describe(self, name: str, kind: Kind | None, eval_set: str | None = None) -> None:
         """Override the classification of a name (readers that know their format better)."""
         pts = self._points.setdefault(name, _Points())

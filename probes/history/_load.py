@@ -84,18 +84,22 @@ def load_curves(curves: list[tuple[str, list[float], list[float]]], source: str)
     reader skips), built straight from the curves: the same points, fed to the same SeriesBuilder in
     the order the reader would meet them (a name first seen at a lower step first; at the same step,
     the curves' order), the last value logged at a step winning as in a record."""
-    firsts: list[tuple[float, int, str, list[tuple[float, float]]]] = []
+    firsts: list[tuple[float, int, str, list[float], list[float]]] = []
     for index, (name, steps, values) in enumerate(curves):
-        kept: dict[float, float] = {}
-        for step, value in zip(steps, values, strict=True):
-            kept[step] = value
-        points = sorted((s, v) for s, v in kept.items() if math.isfinite(v))
-        if points:
-            firsts.append((points[0][0], index, name, points))
+        if math.isfinite(sum(values)) and steps == sorted(set(steps)):
+            # the common case (every value finite, each step once, in order): the points as they are
+            kept_steps, kept_values = list(steps), list(values)
+        else:
+            kept: dict[float, float] = {}
+            for step, value in zip(steps, values, strict=True):
+                kept[step] = value
+            points = sorted((s, v) for s, v in kept.items() if math.isfinite(v))
+            kept_steps, kept_values = [s for s, _ in points], [v for _, v in points]
+        if kept_steps:
+            firsts.append((kept_steps[0], index, name, kept_steps, kept_values))
     builder = SeriesBuilder("step")
-    for _, _, name, points in sorted(firsts, key=lambda f: (f[0], f[1])):
-        for step, value in points:
-            builder.add(name, step, value, None)
+    for _, _, name, kept_steps, kept_values in sorted(firsts, key=lambda f: (f[0], f[1])):
+        builder.extend(name, kept_steps, kept_values)
     return _finish(finish_json(builder, source, "jsonl"))
 
 

@@ -77,6 +77,7 @@ class LiveHistory:
         self._last_cost = (0.0, 0)  # (seconds, training points) of the last analysis
         self.spikes_seen = 0
         self.last_analysis: HistoryAnalysis | None = None
+        self._last_analysed: History | None = None  # the History `last_analysis` read
         # the held-out checks' training levels, kept between analyses (the windows before the last
         # training point do not change): half of each analysis's cost before (docs/watch.md)
         self._levels: dict[str, TrainLevels] = {}
@@ -254,6 +255,23 @@ class LiveHistory:
             notes=["recorded by traindoc watch while the run trained"],
         )
 
+    def analysis_of(self, history: History, options: HistoryOptions) -> HistoryAnalysis | None:
+        """`analyse(history, options)` if the last analysis was that one: the same options, the same
+        curves (an analysis reads only the curves, `total_steps` and the config). A watched run's
+        final analysis then serves its diagnosis too, instead of running again on the same points.
+        None when anything differs (points added since, a NaN the history file leaves out, a curve's
+        role): analyse again."""
+        seen = self._last_analysed
+        if seen is None or self.last_analysis is None or options != self.options:
+            return None
+        if (seen.series, seen.total_steps, seen.config) != (
+            history.series,
+            history.total_steps,
+            history.config,
+        ):
+            return None
+        return self.last_analysis
+
     def _affordable(self, afford: Callable[[float], bool]) -> bool:
         if afford(self.next_analysis_cost()):
             return True
@@ -268,12 +286,13 @@ class LiveHistory:
         ):
             return
         started = time.perf_counter()
-        analysis = analyse(self.history(), self.options, levels_cache=self._levels)
+        history = self.history()
+        analysis = analyse(history, self.options, levels_cache=self._levels)
         seconds = time.perf_counter() - started
         self.analysis_seconds += seconds
         self._last_cost = (seconds, max(self._train_points, 1))
         self.analyses += 1
-        self.last_analysis = analysis
+        self.last_analysis, self._last_analysed = analysis, history
         self._divergence(analysis)
         self._spikes(analysis)
         self._plateau(analysis)

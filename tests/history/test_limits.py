@@ -82,3 +82,21 @@ def test_config_files_are_read_only_when_small(tmp_path) -> None:
     (tmp_path / "trainer_state.json").write_bytes(real("Jaypee34__Sentiment").read_bytes())
     (tmp_path / "config.json").write_text(json.dumps({"num_labels": 3, "pad": "x" * 2_000_000}))
     assert load_history(tmp_path).config == {}  # a 2 MB "config" is not one
+
+
+def test_a_whole_curve_at_once_keeps_the_cap_and_the_points_of_one_at_a_time(monkeypatch) -> None:
+    """`SeriesBuilder.extend` (a watched run's curves) against `add` point by point: the same points
+    while under the cap, and past it the same refusal after the same points."""
+    monkeypatch.setattr(_builder, "MAX_POINTS", 10)
+    steps, values = [float(s) for s in range(1, 8)], [1.0 / s for s in range(1, 8)]
+    whole, single = _builder.SeriesBuilder("step"), _builder.SeriesBuilder("step")
+    whole.extend("loss", steps, values)
+    for s, v in zip(steps, values, strict=True):
+        single.add("loss", s, v)
+    assert whole.build() == single.build() and whole.count == single.count == 7
+    with pytest.raises(_builder.TooManyPoints):
+        whole.extend("val_loss", steps, values)
+    with pytest.raises(_builder.TooManyPoints):
+        for s, v in zip(steps, values, strict=True):
+            single.add("val_loss", s, v)
+    assert whole.build() == single.build()

@@ -132,24 +132,30 @@ def test_the_kept_training_levels_change_no_analysis(seed: int) -> None:
     assert compared >= 15
 
 
+@pytest.mark.parametrize("irregular", [True, False])
 @pytest.mark.parametrize("seed", range(6))
 def test_the_diagnosis_from_memory_is_the_one_traindoc_history_reads_from_the_file(
-    seed: int, tmp_path
+    seed: int, irregular: bool, tmp_path
 ) -> None:
     """finish_run diagnoses from the records it writes to history.jsonl; `history_outcome` on that file
-    (what `traindoc history` runs) must give the same analysis and answers, NaN/inf included."""
+    (what `traindoc history` runs) must give the same analysis and answers, NaN/inf included; with
+    and without a curve logged twice at one step (write_history has a path for each) or starting
+    with a NaN. The final live analysis, reused by the diagnosis when it read the same curves (no
+    NaN/inf, which the file leaves out; no step logged twice), is the file's analysis."""
     from assistant.watch._report import write_history
     from probes.history import history_outcome, outcome_of
     from probes.history._load import load_curves
 
+    options = HistoryOptions(classes=10)
+
     class Holder:
-        live = LiveHistory("t")
+        live = LiveHistory("t", options)
 
     for name, step, value, role, split in _growing_run(seed + 100):
         Holder.live.add(name, value, step, role=role, split=split)
-        if step in (1, 2, 40) and name == "loss":  # a curve whose first value is NaN, seen later
+        if irregular and step in (1, 2, 40) and name == "loss":  # a first value NaN, seen later
             Holder.live.add("test_loss", math.nan if step == 1 else 1.0 + step, step, split="test")
-        if step == 50 and name == "loss":  # logged twice at one step: the record keeps the last
+        if irregular and step == 50 and name == "loss":  # logged twice at one step: the record keeps the last
             Holder.live.add("val_loss", 9.0, step, split="val")
             Holder.live.add("val_loss", 0.7, step, split="val")
     path = tmp_path / "history.jsonl"
@@ -160,12 +166,21 @@ def test_the_diagnosis_from_memory_is_the_one_traindoc_history_reads_from_the_fi
         for step, value in zip(steps, values, strict=True):
             rows.setdefault(step, {"step": step})[name] = value if math.isfinite(value) else None
     assert lines == [json.dumps(rows[step]) for step in sorted(rows)]
-    options = HistoryOptions(classes=10)
     memory = outcome_of(load_curves(curves, str(path)), options)
     disk = history_outcome(str(path), classes=10)
     assert memory.answers == disk.answers
     assert memory.data["analysis"] == disk.data["analysis"]
     assert memory.data["series"] == disk.data["series"]
+    Holder.live.check(force=True)  # the run's final analysis (Run.finish)
+    loaded = load_curves(curves, str(path))
+    reused = Holder.live.analysis_of(loaded, options)
+    assert Holder.live.analysis_of(loaded, HistoryOptions(classes=5)) is None  # other options: again
+    finite = all(math.isfinite(v) for _, _, values in curves for v in values)
+    assert (reused is not None) == (finite and not irregular)  # the file drops NaN, keeps the last of two
+    if reused is not None:
+        assert reused.model_dump(mode="json") == disk.data["analysis"]
+        again = outcome_of(loaded, options, analysis=reused)
+        assert again.answers == disk.answers and again.data["analysis"] == disk.data["analysis"]
 
 
 @pytest.mark.parametrize("seed", range(20))

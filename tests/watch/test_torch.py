@@ -342,6 +342,83 @@ def test_losses_read_together_give_the_same_points_and_alerts(tmp_path, sync_eve
     assert "learning rate 0.01" in alerts_batched[0]["message"]
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_short_path_of_a_step_feeds_what_the_whole_one_feeds(tmp_path, seed: int) -> None:
+    """`run.step`'s short path (most steps: a CPU scalar loss appended to the batch) against feeding
+    every step at once (`sync_every=1`, which never takes it), on loops that mix what can arrive at
+    a step: a tensor loss, a Python float, a two-element loss (its mean), a NaN at a random step, a
+    gradient norm or an epoch given, a batch given, evaluations at random steps, a learning rate
+    changed at every step, with random batch sizes, gradient-norm and curvature cadences. The same
+    points, the learning rate at each step the one the loop set (0.1 * 0.97^k, computed here), the
+    gradient norms exactly at the cadence's multiples and where given, the same alerts; a NaN's
+    alert returned at most `sync_every` - 1 steps after it."""
+    rng = random.Random(seed)
+    steps = rng.randint(40, 160)
+    nan_at = rng.randint(2, steps) if rng.random() < 0.5 else None
+    kinds = [rng.choice(["tensor", "tensor", "tensor", "float", "pair"]) for _ in range(steps)]
+    given_norm = {s for s in range(1, steps + 1) if rng.random() < 0.05}
+    given_epoch = {s for s in range(1, steps + 1) if rng.random() < 0.05}
+    batch_at = rng.randint(1, steps)
+    evals = {s for s in range(1, steps + 1) if rng.random() < 0.1}
+    options = {
+        "grad_norm_every": rng.choice([1, 3, 7, 50]),
+        "curvature_every": rng.choice([None, 4, 9]),
+        "store": False,
+        "curvature": False,
+    }
+    x, y = regression_data(n=16)
+
+    def fed(sync_every: int) -> tuple[list, list, int | None]:
+        seen_at = None
+        model = mlp(seed)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        out = tmp_path / f"s{sync_every}"
+        with watch(model, opt, MSE, sync_every=sync_every, output_dir=out, **options) as run:
+            for step in range(1, steps + 1):
+                opt.param_groups[0]["lr"] = 0.1 * 0.97**step
+                loss = MSE(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                fed_loss: float | torch.Tensor = loss
+                if step == nan_at:
+                    fed_loss = torch.tensor(math.nan)
+                elif kinds[step - 1] == "float":
+                    fed_loss = loss.item()
+                elif kinds[step - 1] == "pair":
+                    fed_loss = torch.stack([loss.detach(), 2 * loss.detach()])
+                new = run.step(
+                    fed_loss,
+                    grad_norm=0.5 * step if step in given_norm else None,
+                    epoch=step / 10 if step in given_epoch else None,
+                    batch=(x[:4], y[:4]) if step == batch_at else None,
+                )
+                if step in evals:
+                    new += run.eval(0.25 + step / 1000)
+                if seen_at is None and any(a.kind == "diverged" for a in new):
+                    seen_at = step
+        alerts = [(a["kind"], a["step"], a["message"]) for a in run.report.alerts]
+        points = [
+            (n, s, [v if math.isfinite(v) else None for v in vs]) for n, s, vs in run.live.curve_points()
+        ]
+        return points, alerts, seen_at
+
+    once, alerts_once, _ = fed(1)
+    for sync_every in (rng.choice([2, 3, 5]), 16):
+        batched, alerts_batched, seen_at = fed(sync_every)
+        assert batched == once and alerts_batched == alerts_once
+        if nan_at is not None:  # printed at most sync_every - 1 steps after its step
+            assert seen_at is not None and nan_at <= seen_at <= nan_at + sync_every - 1
+    curves = {n: (s, v) for n, s, v in once}
+    lr_steps, rates = curves["learning_rate"]
+    assert lr_steps == list(range(1, steps + 1))
+    assert rates == [0.1 * 0.97**s for s in range(1, steps + 1)]
+    every = options["grad_norm_every"]
+    norm_steps = sorted(given_norm | set(range(every, steps + 1, every)))
+    assert curves["grad_norm"][0] == norm_steps
+    assert all(v == 0.5 * s for s, v in zip(*curves["grad_norm"], strict=True) if s in given_norm)
+
+
 def test_a_fixed_cadence_measures_at_its_own_steps_between_batches(tmp_path) -> None:
     """Points are fed 16 at a time by default, but a batch also ends at every multiple of
     `curvature_every`: with 7, the measurements are at steps 0, 7, 14, ... 49 exactly, and the end

@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import TypeAdapter
 
+from assistant.kept_json import KeptJSON
 from assistant.models import SessionInput
 from assistant.service_models import ProbeJob, SessionSummary
 
@@ -47,25 +48,15 @@ Synchronous = Literal["full", "normal"]
 _input_adapter: TypeAdapter[SessionInput] = TypeAdapter(SessionInput)
 _dump_input = _input_adapter.serializer.to_json
 
-# Each input's JSON, kept per input object: an input is never changed once made (a change is a new
-# input), and every reply to a change carries all of its session's inputs, so serialising each once
-# (when it is stored) rather than in every reply took the largest single cost off the answer path
-# (issue 19). Keyed by identity, the entry holding the input (its id is not reused while the entry
-# lives). Bounded: cleared when full (the working set is the inputs of the sessions being answered).
-_INPUT_JSON: dict[int, tuple[SessionInput, bytes]] = {}
-_INPUT_JSON_MAX = 4096
+# Each input's JSON, serialised once (when it is stored): every reply to a change carries all of its
+# session's inputs, and serialising each in every reply was the largest single cost on the answer path
+# (issue 19). An input is frozen and never changed once made (a change is a new input).
+_INPUT_JSON = KeptJSON(4096)
 
 
 def input_json(item: SessionInput) -> bytes:
     """`TypeAdapter(SessionInput).dump_json(item)`, serialised once per input."""
-    hit = _INPUT_JSON.get(id(item))
-    if hit is not None and hit[0] is item:
-        return hit[1]
-    body = _dump_input(item)
-    if len(_INPUT_JSON) >= _INPUT_JSON_MAX:
-        _INPUT_JSON.clear()
-    _INPUT_JSON[id(item)] = (item, body)
-    return body
+    return _INPUT_JSON(item, _dump_input)
 
 
 def inputs_json(items: Sequence[SessionInput]) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
+from assistant.kept_json import KeptJSON
 from assistant.models import Answer, Disagreement, Finding, QuestionPublic, Report
 
 # the fields in the order the model serialises them; the splice below follows it (a test pins it)
@@ -37,27 +38,14 @@ FIELDS = (
     "engine",
 )
 
-# Each part's JSON, kept per part object: answers are never changed once made (a change is a new
-# answer), questions and findings are frozen. Keyed by identity, the entry holding the part (its id is
-# not reused while the entry lives). Bounded: cleared when full.
-_KEPT: dict[int, tuple[object, bytes]] = {}
-_KEPT_MAX = 8192
+# Each part's JSON, kept per part object (answers are never changed once made, questions and
+# findings are frozen)
+_kept = KeptJSON(8192)
 
 _dump_answer = Answer.__pydantic_serializer__.to_json
 _dump_question = QuestionPublic.__pydantic_serializer__.to_json
 _dump_finding = Finding.__pydantic_serializer__.to_json
 _dump_disagreements = TypeAdapter(list[Disagreement]).serializer.to_json
-
-
-def _kept(part: Any, dump: Callable[[Any], bytes]) -> bytes:
-    hit = _KEPT.get(id(part))
-    if hit is not None and hit[0] is part:
-        return hit[1]
-    body = dump(part)
-    if len(_KEPT) >= _KEPT_MAX:
-        _KEPT.clear()
-    _KEPT[id(part)] = (part, body)
-    return body
 
 
 def _answers(answers: Mapping[str, Answer]) -> bytes:

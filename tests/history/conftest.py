@@ -15,7 +15,9 @@ DATA = Path(__file__).parent / "data"
 
 def real(fragment: str) -> Path:
     """The one real history whose file name contains `fragment`."""
-    matches = [p for p in REAL_HISTORIES.glob("*/*") if fragment in p.name and p.suffix != ".md" and p.is_file()]
+    matches = [
+        p for p in REAL_HISTORIES.glob("*/*") if fragment in p.name and p.suffix != ".md" and p.is_file()
+    ]
     assert len(matches) == 1, (fragment, matches)
     return matches[0]
 

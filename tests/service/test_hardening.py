@@ -335,7 +335,10 @@ def test_one_bad_row_is_isolated_to_its_session(spawn_server) -> None:
             == 200
         )
     srv.stop()
-    with contextlib.closing(sqlite3.connect(srv.db)) as conn, conn:  # what a bug or a bit flip leaves: a row that is not an input
+    with (
+        contextlib.closing(sqlite3.connect(srv.db)) as conn,
+        conn,
+    ):  # what a bug or a bit flip leaves: a row that is not an input
         conn.execute("INSERT INTO inputs (session_id, seq, body) VALUES (?, 0, '{\"type\": 17')", (bad,))
         conn.execute("UPDATE sessions SET created_at = 'yesterday' WHERE id = ?", (bad,))
     srv.start()

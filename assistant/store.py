@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -632,19 +633,12 @@ def append_notes(session_id: str, first_seq: int, notes: Sequence[str]) -> Op:
     return op
 
 
-_FINDINGS_JSON: dict[tuple[str, ...], str] = {}
-
-
+@functools.lru_cache(maxsize=1024)
 def _findings_json(findings: tuple[str, ...]) -> str:
     """`json.dumps` of a session's finding ids, kept per list: a few dozen distinct lists exist (the
     knowledge base's findings), and json.dumps's Python layers cost more than the rest of the op
-    (issue 19). Bounded: cleared when full."""
-    text = _FINDINGS_JSON.get(findings)
-    if text is None:
-        if len(_FINDINGS_JSON) >= 1024:
-            _FINDINGS_JSON.clear()
-        text = _FINDINGS_JSON[findings] = json.dumps(list(findings))
-    return text
+    (issue 19)."""
+    return json.dumps(list(findings))
 
 
 def touch_session(session_id: str, updated_at: datetime, findings: list[str], complete: bool) -> Op:

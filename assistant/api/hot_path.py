@@ -70,11 +70,6 @@ def route_of(scope: Scope) -> tuple[str, str] | None:
     return tail, parts[2]
 
 
-def takes(scope: Scope) -> bool:
-    """Whether `HotPath` serves this request (the same test as its `__call__`)."""
-    return route_of(scope) is not None
-
-
 class HotPath:
     """ASGI middleware: serves POST /sessions, POST /sessions/{id}/answers, GET /sessions/{id}/report."""
 

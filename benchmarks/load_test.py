@@ -458,10 +458,19 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 
 def start_server(
-    db: Path, sync: str, log: Path, extra: list[str] | None = None, profile: str | None = None
+    db: Path,
+    sync: str,
+    log: Path,
+    extra: list[str] | None = None,
+    profile: str | None = None,
+    floor: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     env = {**os.environ, "TRAINDOC_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "assistant", "serve", "--port", "0", "--db", str(db), "--sync", sync]
+    if floor:  # the floor under the real server (benchmarks/server_floor.py), same traffic and figures
+        script = str(Path(__file__).resolve().parent / "server_floor.py")
+        store = "sqlite" if floor == "store" else "none"
+        cmd = [sys.executable, script, "--port", "0", "--db", str(db), "--sync", sync, "--store", store]
     if profile:  # the stats are written when the server stops (SIGINT at the end of the run)
         code = (
             "import cProfile, sys; from assistant.cli import main; p = cProfile.Profile(); p.enable()\n"
@@ -518,7 +527,12 @@ async def run(args: argparse.Namespace) -> dict:
     load_at_start = os.getloadavg()[0]  # before our own processes add to it
     workdir = Path(tempfile.mkdtemp(prefix="traindoc-load-"))
     proc, port = start_server(
-        workdir / "load.db", args.sync, workdir / "server.log", args.server_args.split(), args.profile
+        workdir / "load.db",
+        args.sync,
+        workdir / "server.log",
+        args.server_args.split(),
+        args.profile,
+        args.floor,
     )
     try:
         await wait_healthy(port)
@@ -588,6 +602,7 @@ async def run(args: argparse.Namespace) -> dict:
         "mode": f"paced at {args.rate:g} answers/s" if args.rate else "closed loop (no think time)",
         "sync": args.sync,
         "client": args.client,
+        "server": f"floor ({args.floor}: benchmarks/server_floor.py)" if args.floor else "traindoc serve",
         "generator_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],  # what really ran
         "seconds": round(elapsed, 2),
         "dialogues": results.dialogues,
@@ -676,6 +691,12 @@ def main() -> None:
         choices=("uvloop", "asyncio"),
         default="uvloop",
         help="the generator's event loop (uvloop when installed, as the server's; asyncio before session 6)",
+    )
+    p.add_argument(
+        "--floor",
+        choices=("bare", "store"),
+        help="serve the same traffic from benchmarks/server_floor.py instead of `traindoc serve`: the least "
+        "a Python server here spends (bare: HTTP only; store: plus traindoc's Store committing each write)",
     )
     args = p.parse_args()
     if not (0 <= args.hostile <= 20_000 and 1 <= args.hostile_addresses <= 200):

@@ -25,6 +25,7 @@ from probes.live import (
     Alert,
     EndPoint,
     LiveHistory,
+    RandomStart,
     Sharpness,
     Threshold,
     end_point,
@@ -134,6 +135,7 @@ class Run:
         self._last_measured_at = 0.0  # training seconds at the last measurement
         self._top_vector: torch.Tensor | None = None  # the last top eigenvector: the next start
         self._top_preconditioned = False
+        self._random = RandomStart()  # the random start, drawn once for every measurement
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
@@ -427,6 +429,7 @@ class Run:
                 mode=self.mode,
                 start=self._top_vector,
                 settle_below=settle_below,
+                random=self._random,
             )
         except ProbeError as exc:
             return self._curvature_failed(step, exc)
@@ -599,6 +602,7 @@ class Run:
                 top_tolerance=1e-2,  # lambda_max for the stability check: the cadence's tolerance
                 # the previous top eigenvector of the same (plain) Hessian is a good start
                 start=None if self._top_preconditioned else self._top_vector,
+                random=self._random,
             )
         except ProbeError as exc:
             self.notes.append(f"end-point curvature not measured: {exc.message}")

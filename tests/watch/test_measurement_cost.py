@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from scipy.linalg import eigh_tridiagonal
 from torch import nn
 
 from probes.curvature.hessian import _ends, tridiagonal_extremes
-from probes.live import RandomStart, end_point, sharpness
+from probes.live import RandomStart, end_point, sharpness, start_from
 from tests.watch.conftest import exact_hessian_eigenvalues, mlp, regression_data
 
 MSE = nn.MSELoss()
@@ -112,3 +114,24 @@ def test_a_kept_random_start_measures_the_same_bits_as_a_fresh_draw(seed: int) -
     dim = sum(p.numel() for p in model.parameters())
     expected = torch.randn(dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert torch.equal(kept.vector(dim), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_start_vector_that_is_not_finite_falls_back_to_the_random_start(seed: int) -> None:
+    """start_from reads finiteness from the norm: any NaN or infinite entry
+    gives None (Lanczos's random start), as a zero vector does; a finite one gives the unit vector
+    plus half the unit random vector, written out here."""
+    g = torch.Generator().manual_seed(seed)
+    dim = 50 + seed
+    kept = RandomStart()
+    v = torch.randn(dim, generator=g, dtype=torch.float64)
+    noise = torch.randn(dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    expected = v / v.norm() + 0.5 * noise / noise.norm()
+    for random in (kept, None):
+        assert torch.equal(start_from(v, dim, 0, random), expected)
+        assert start_from(torch.zeros(dim), dim, 0, random) is None
+        assert start_from(v[:-1], dim, 0, random) is None  # another model's vector
+        for bad in (math.nan, math.inf, -math.inf):
+            spoiled = v.clone()
+            spoiled[int(torch.randint(dim, (1,), generator=g))] = bad
+            assert start_from(spoiled, dim, 0, random) is None

@@ -142,13 +142,15 @@ class Run:
         # logged training steps not fed yet (`queue`), column by column: fed `sync_every` steps at a
         # time (per point, the bookkeeping was the largest part of the watch's cost on a small model)
         self.sync_every = sync_every or 16
-        self._steps: list[float] = []
-        self._losses: list[float | torch.Tensor] = []  # a detached tensor on an accelerator
-        self._rates: list[float | None] = []
-        self._epochs: list[float | None] = []
+        # (step, loss, learning rate, epoch) per queued step: one tuple and one append a step (four
+        # lists cost four appends; inside a training loop each is ~1 us, docs/watch.md). The loss is
+        # a detached tensor on an accelerator until the batch is read
+        self._queued: list[tuple[float, float | torch.Tensor, float | None, float | None]] = []
         self._norms: list[tuple[float, float]] = []
         self._on_device = False  # some loss in the batch is still a tensor on its device
-        self._queued_to: float = 0  # the last step queued (the spacing of the logged steps)
+        # the last step fed (the spacing of the logged steps); while steps are queued, the last
+        # queued one is `_queued[-1][0]`
+        self._queued_to: float = 0
         self._plain_until = 0  # TorchRun.step: the next step its short path does not cover
         # with a server: the points go there while the run trains (a background thread, _stream)
         self.streamer: Streamer | None = None
@@ -242,8 +244,8 @@ class Run:
     ) -> list[Alert]:
         # runs at every step of a training loop: the fewest calls that do the job (measured on the
         # overhead benchmark, where this is most of the watch's per-step cost)
-        gap = step - self._queued_to
-        self._queued_to = step
+        queued = self._queued
+        gap = step - (queued[-1][0] if queued else self._queued_to)
         value: float | torch.Tensor
         if not isinstance(loss, torch.Tensor):
             value = float(loss)
@@ -259,13 +261,10 @@ class Run:
             self._on_device = True
         if learning_rate is None and self.optimizer is not None:
             learning_rate = float(self.optimizer.param_groups[0]["lr"])
-        self._steps.append(step)
-        self._losses.append(value)
-        self._rates.append(learning_rate)
-        self._epochs.append(epoch)
+        queued.append((step, value, learning_rate, epoch))
         if grad_norm is not None:
             self._norms.append((step, _number(grad_norm)))
-        full = len(self._steps) * max(gap, 1) >= self.sync_every or (
+        full = len(queued) * max(gap, 1) >= self.sync_every or (
             self.curvature_every is not None and step % self.curvature_every == 0
         )
         self.own_seconds += time.perf_counter() - t0
@@ -274,26 +273,23 @@ class Run:
     def flush(self) -> list[Alert]:
         """Feed the queued steps (read in one transfer from an accelerator), in order; curvature,
         when due, after the last (it measures the weights as they are now)."""
-        if not self._steps:
+        queued = self._queued
+        if not queued:
             return []
         t0 = time.perf_counter()
-        steps, losses, rates, epochs, norms = (
-            self._steps,
-            self._losses,
-            self._rates,
-            self._epochs,
-            self._norms,
-        )
-        self._steps, self._losses, self._rates, self._epochs, self._norms = [], [], [], [], []
+        norms = self._norms
+        self._queued, self._norms = [], []
+        steps, losses, rates, epochs = zip(*queued, strict=True)  # columns, in C
+        self._queued_to = steps[-1]
         if self._on_device:
             self._on_device = False
             tensors = [v for v in losses if isinstance(v, torch.Tensor)]
             read = iter(torch.stack([t.reshape(()) for t in tensors]).double().tolist())
-            losses = [next(read) if isinstance(v, torch.Tensor) else v for v in losses]
+            losses = tuple(next(read) if isinstance(v, torch.Tensor) else v for v in losses)
         self.own_seconds += time.perf_counter() - t0
         return self.train_steps(
             steps,
-            losses,  # type: ignore[arg-type]  # every tensor was read above
+            losses,  # every tensor was read above
             learning_rates=rates,
             grad_norms=norms,
             epochs=None if epochs.count(None) == len(epochs) else epochs,  # count: in C

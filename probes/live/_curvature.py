@@ -218,13 +218,18 @@ class RandomStart:
         self.seed = seed
         self._vector: torch.Tensor | None = None
         self._half: torch.Tensor | None = None
+        # seconds spent drawing (and halving) it: a one-time cost inside the first measurement,
+        # which a caller planning the next measurements from the first one's time leaves out
+        self.draw_seconds = 0.0
 
     def vector(self, dim: int) -> torch.Tensor:
         """`torch.randn(dim, generator=Generator().manual_seed(seed), dtype=float64)`, kept."""
         if self._vector is None or self._vector.numel() != dim:
+            started = time.perf_counter()
             generator = torch.Generator().manual_seed(self.seed)
             self._vector = torch.randn(dim, generator=generator, dtype=torch.float64)
             self._half = None
+            self.draw_seconds += time.perf_counter() - started
         return self._vector
 
     def half_unit(self, dim: int) -> torch.Tensor:
@@ -232,7 +237,9 @@ class RandomStart:
         same expression, so the same bits), kept too: two passes over the vector less a measurement."""
         noise = self.vector(dim)
         if self._half is None:
+            started = time.perf_counter()
             self._half = 0.5 * noise / noise.norm()
+            self.draw_seconds += time.perf_counter() - started
         return self._half
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -135,3 +136,31 @@ def test_a_start_vector_that_is_not_finite_falls_back_to_the_random_start(seed: 
             spoiled = v.clone()
             spoiled[int(torch.randint(dim, (1,), generator=g))] = bad
             assert start_from(spoiled, dim, 0, random) is None
+
+
+def test_the_random_draw_is_not_planned_into_the_next_measurement(tmp_path, monkeypatch) -> None:
+    """The budget cadence plans the next measurement from the last one's time; step 0 also drew the
+    random start, which later measurements reuse: made slow here (0.3 s, as for a huge model), it
+    is inside step 0's time and left out of the next measurement's expected cost."""
+    from assistant.watch import watch
+
+    draw = RandomStart.vector
+
+    def slow(self: RandomStart, dim: int) -> torch.Tensor:
+        if self._vector is None:
+            started = time.perf_counter()
+            time.sleep(0.3)
+            self.draw_seconds += time.perf_counter() - started
+        return draw(self, dim)
+
+    monkeypatch.setattr(RandomStart, "vector", slow)
+    model = mlp(0)
+    x, y = regression_data()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    run = watch(model, opt, MSE, held_batch=(x, y), output_dir=tmp_path, store=False)
+    run.start()
+    first = run.sharpness[0]
+    assert run._random.draw_seconds >= 0.3 and first.seconds >= 0.3 and first.hvp >= 3
+    products = min(first.hvp, 4) / first.hvp
+    assert run._next_cost == pytest.approx((first.seconds - run._random.draw_seconds) * products, rel=1e-9)
+    assert run._next_cost < first.seconds - 0.25

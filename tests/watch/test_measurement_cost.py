@@ -164,3 +164,32 @@ def test_the_random_draw_is_not_planned_into_the_next_measurement(tmp_path, monk
     products = min(first.hvp, 4) / first.hvp
     assert run._next_cost == pytest.approx((first.seconds - run._random.draw_seconds) * products, rel=1e-9)
     assert run._next_cost < first.seconds - 0.25
+
+
+@pytest.mark.parametrize("budget", [0.02, 0.03])
+def test_the_first_measurement_after_step_0_holds_no_reserve(tmp_path, budget: float) -> None:
+    """The budget rule with its numbers set by hand (step 0 took s, the next is expected to take c,
+    the training so far lasted t): the first measurement after step 0 is due once s + c <= budget
+    t; every later one once spent + c + a reserve c for the end point <= budget t (and, for both,
+    once c / budget of training has passed since the last one)."""
+    from assistant.watch import watch
+
+    model = mlp(0)
+    x, y = regression_data()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    run = watch(model, opt, MSE, held_batch=(x, y), output_dir=tmp_path, store=False, budget=budget)
+    s, c = 0.010, 0.008
+
+    def due_at(training: float) -> bool:
+        run.started, run.own_seconds = time.perf_counter() - training, 0.0
+        return run._within_budget()
+
+    run.measure_seconds, run._next_cost, run._last_measured_at = s, c, 0.0
+    first = (s + c) / budget  # e.g. 0.9 s at budget 0.02
+    assert not due_at(0.9 * first) and due_at(1.1 * first)
+    run.measure(5)  # a measurement after step 0: the reserve applies from now on
+    spent = s + c
+    run.measure_seconds, run._next_cost, run._last_measured_at = spent, c, first
+    later = (spent + 2 * c) / budget
+    assert later > first + c / budget  # the spending rule decides here, not the spacing
+    assert not due_at(0.97 * later) and due_at(1.03 * later)

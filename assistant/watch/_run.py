@@ -25,6 +25,7 @@ from probes.live import (
     Alert,
     EndPoint,
     LiveHistory,
+    RandomStart,
     Sharpness,
     Threshold,
     end_point,
@@ -52,7 +53,8 @@ class Run:
     Curvature (lambda_max on `held_batch` through `loss_of`) is measured at step 0, then every
     `curvature_every` steps, or by default whenever the next measurement still fits the budget: all
     curvature time so far (step 0 included), the next measurement's expected cost and a reserve for
-    the end point stay within `budget` of the training time seen so far, so the whole curvature cost
+    the end point (from the second measurement after step 0 on) stay within `budget` of the training
+    time seen so far, so the whole curvature cost
     stays near `budget` whatever the model's size (a run too short for it gets step 0 and the end
     only). Each measurement after the first starts Lanczos from the previous top eigenvector. At the
     end, the gradient norm and the extreme eigenvalues, measured only as far as the flowchart's
@@ -72,7 +74,11 @@ class Run:
         emit: Emit = log_emit,
         curvature: bool = True,
         curvature_every: int | None = None,
-        budget: float = 0.03,
+        # 2.5% (3% until session 7): each measurement got ~25% cheaper and the first one after step 0
+        # holds no reserve, so it comes earlier than before all the same (the sharpening, steps
+        # 50-1,000 on the benchmark MLP, at ~550); at 3% the tiny benchmark MLP stayed at ~4.9%
+        # of its training time in all, against the 5% goal (docs/watch.md, session 7)
+        budget: float = 0.025,
         max_hvp: int = 10,  # lambda_max alone: Lanczos has it to ~1e-2 in about 10 products cold
         end_max_hvp: int = 30,  # lambda_min too, once, when the gradient is small
         end_goal: str = "decide",
@@ -89,14 +95,17 @@ class Run:
         stream: bool = True,
         stream_every: float = 2.0,
         sync_every: int | None = None,
-        analysis_budget: float = 0.01,
+        # 0.5% (1% until session 7): the analyses' alerts (plateau, spikes, overfitting) are about
+        # trends of hundreds of steps and come a little later; the NaN/inf alert never waits and the
+        # final analysis always runs (docs/watch.md, session 7)
+        analysis_budget: float = 0.005,
     ) -> None:
         if sync_every is not None and sync_every < 1:
             raise ValueError("sync_every must be a positive number of steps (or None: 16)")
         if curvature_every is not None and curvature_every < 1:
             raise ValueError("curvature_every must be a positive number of steps (or None for the budget)")
         if not 0 < analysis_budget <= 1:
-            raise ValueError("analysis_budget must be a fraction of the training time, e.g. 0.01")
+            raise ValueError("analysis_budget must be a fraction of the training time, e.g. 0.005")
         if not 0 < budget < 1:
             raise ValueError("budget must be a fraction of the training time between 0 and 1, e.g. 0.02")
         if end_goal not in ("decide", "accurate"):
@@ -132,21 +141,25 @@ class Run:
         self.measure_seconds = 0.0
         self._next_cost = 0.0  # expected seconds of the next lambda_max measurement (budget cadence)
         self._last_measured_at = 0.0  # training seconds at the last measurement
+        self._measured_after_start = False  # some measurement after step 0 (the reserve, below)
         self._top_vector: torch.Tensor | None = None  # the last top eigenvector: the next start
         self._top_preconditioned = False
+        self._random = RandomStart()  # the random start, drawn once for every measurement
         self.last_step: float = 0
         self.finished = False
         self._bands: list[float] = []  # sharpening bands already reported
         # logged training steps not fed yet (`queue`), column by column: fed `sync_every` steps at a
         # time (per point, the bookkeeping was the largest part of the watch's cost on a small model)
         self.sync_every = sync_every or 16
-        self._steps: list[float] = []
-        self._losses: list[float | torch.Tensor] = []  # a detached tensor on an accelerator
-        self._rates: list[float | None] = []
-        self._epochs: list[float | None] = []
+        # (step, loss, learning rate, epoch) per queued step: one tuple and one append a step (four
+        # lists cost four appends; inside a training loop each is ~1 us, docs/watch.md). The loss is
+        # a detached tensor on an accelerator until the batch is read
+        self._queued: list[tuple[float, float | torch.Tensor, float | None, float | None]] = []
         self._norms: list[tuple[float, float]] = []
         self._on_device = False  # some loss in the batch is still a tensor on its device
-        self._queued_to: float = 0  # the last step queued (the spacing of the logged steps)
+        # the last step fed (the spacing of the logged steps); while steps are queued, the last
+        # queued one is `_queued[-1][0]`
+        self._queued_to: float = 0
         self._plain_until = 0  # TorchRun.step: the next step its short path does not cover
         # with a server: the points go there while the run trains (a background thread, _stream)
         self.streamer: Streamer | None = None
@@ -240,8 +253,8 @@ class Run:
     ) -> list[Alert]:
         # runs at every step of a training loop: the fewest calls that do the job (measured on the
         # overhead benchmark, where this is most of the watch's per-step cost)
-        gap = step - self._queued_to
-        self._queued_to = step
+        queued = self._queued
+        gap = step - (queued[-1][0] if queued else self._queued_to)
         value: float | torch.Tensor
         if not isinstance(loss, torch.Tensor):
             value = float(loss)
@@ -257,13 +270,10 @@ class Run:
             self._on_device = True
         if learning_rate is None and self.optimizer is not None:
             learning_rate = float(self.optimizer.param_groups[0]["lr"])
-        self._steps.append(step)
-        self._losses.append(value)
-        self._rates.append(learning_rate)
-        self._epochs.append(epoch)
+        queued.append((step, value, learning_rate, epoch))
         if grad_norm is not None:
             self._norms.append((step, _number(grad_norm)))
-        full = len(self._steps) * max(gap, 1) >= self.sync_every or (
+        full = len(queued) * max(gap, 1) >= self.sync_every or (
             self.curvature_every is not None and step % self.curvature_every == 0
         )
         self.own_seconds += time.perf_counter() - t0
@@ -272,26 +282,23 @@ class Run:
     def flush(self) -> list[Alert]:
         """Feed the queued steps (read in one transfer from an accelerator), in order; curvature,
         when due, after the last (it measures the weights as they are now)."""
-        if not self._steps:
+        queued = self._queued
+        if not queued:
             return []
         t0 = time.perf_counter()
-        steps, losses, rates, epochs, norms = (
-            self._steps,
-            self._losses,
-            self._rates,
-            self._epochs,
-            self._norms,
-        )
-        self._steps, self._losses, self._rates, self._epochs, self._norms = [], [], [], [], []
+        norms = self._norms
+        self._queued, self._norms = [], []
+        steps, losses, rates, epochs = zip(*queued, strict=True)  # columns, in C
+        self._queued_to = steps[-1]
         if self._on_device:
             self._on_device = False
             tensors = [v for v in losses if isinstance(v, torch.Tensor)]
             read = iter(torch.stack([t.reshape(()) for t in tensors]).double().tolist())
-            losses = [next(read) if isinstance(v, torch.Tensor) else v for v in losses]
+            losses = tuple(next(read) if isinstance(v, torch.Tensor) else v for v in losses)
         self.own_seconds += time.perf_counter() - t0
         return self.train_steps(
             steps,
-            losses,  # type: ignore[arg-type]  # every tensor was read above
+            losses,  # every tensor was read above
             learning_rates=rates,
             grad_norms=norms,
             epochs=None if epochs.count(None) == len(epochs) else epochs,  # count: in C
@@ -403,11 +410,20 @@ class Run:
         """Whether the next measurement keeps all curvature time (spent, next, and a reserve of one
         more for the end point) within `budget` of the training time so far, and comes at least its
         own cost / `budget` of training after the last one (spread over the run, not spent in a burst
-        once the budget has grown)."""
+        once the budget has grown).
+
+        The first measurement after step 0 holds no reserve back: it is the one that can see the
+        progressive sharpening early in a run (steps 50-1,000 on the benchmark MLP), and the reserve
+        put it off by half again (at (step 0 + 2 measurements) / budget of training instead of
+        (step 0 + 1) / budget). Every later one holds the reserve, so a run that goes on past the
+        second measurement ends within `budget`; one that stops between the first and the second
+        can end at up to 1.5x `budget` (a run of about three measurements' cost / `budget` of
+        training: ~1 s on the benchmark MLP)."""
         now = self.training_seconds()
         if now < self._last_measured_at + self._next_cost / self.budget:
             return False
-        return self.measure_seconds + 2 * self._next_cost <= self.budget * now
+        reserve = self._next_cost if self._measured_after_start else 0.0
+        return self.measure_seconds + self._next_cost + reserve <= self.budget * now
 
     def measure(self, step: float | None = None, *, settle_below: float | None = None) -> list[Alert]:
         """lambda_max now, against the optimizer's threshold (also callable by hand); `settle_below`:
@@ -416,6 +432,7 @@ class Run:
             return []
         step = self.last_step if step is None else step
         t0 = time.perf_counter()
+        drawn = self._random.draw_seconds
         try:
             result = sharpness(
                 self.model,
@@ -427,6 +444,7 @@ class Run:
                 mode=self.mode,
                 start=self._top_vector,
                 settle_below=settle_below,
+                random=self._random,
             )
         except ProbeError as exc:
             return self._curvature_failed(step, exc)
@@ -440,10 +458,14 @@ class Run:
         self._top_vector, result.vector = (result.vector if result.converged else None), None
         self._top_preconditioned = result.preconditioned
         # the next one: about as many products as the last warm one; after a cold one (step 0) as
-        # many as a warm one takes (3-5 on the benchmark run)
-        per_product = result.seconds / max(result.hvp, 1)
+        # many as a warm one takes (3-5 on the benchmark run). Without the random start's one-time
+        # draw (inside step 0's time): the next measurements reuse it, and an estimate that counts
+        # it puts the first measurement of the cadence off for nothing
+        one_time = self._random.draw_seconds - drawn
+        per_product = max(result.seconds - one_time, 0.0) / max(result.hvp, 1)
         self._next_cost = per_product * (result.hvp if result.warm_start else min(result.hvp, 4))
         self._last_measured_at = self.training_seconds()
+        self._measured_after_start = self._measured_after_start or step > 0
         self.sharpness.append(result)
         return self._sharpness_alerts(result)
 
@@ -599,6 +621,7 @@ class Run:
                 top_tolerance=1e-2,  # lambda_max for the stability check: the cadence's tolerance
                 # the previous top eigenvector of the same (plain) Hessian is a good start
                 start=None if self._top_preconditioned else self._top_vector,
+                random=self._random,
             )
         except ProbeError as exc:
             self.notes.append(f"end-point curvature not measured: {exc.message}")

@@ -124,11 +124,8 @@ class TorchRun(Run):
             except (AttributeError, RuntimeError):  # a float, or more than one element
                 value = None
             if value is not None:
-                self._queued_to = steps
-                self._steps.append(steps)
-                self._losses.append(value)
-                self._rates.append(float(self.optimizer.param_groups[0]["lr"]))  # type: ignore[union-attr]
-                self._epochs.append(None)
+                lr = float(self.optimizer.param_groups[0]["lr"])  # type: ignore[union-attr]
+                self._queued.append((steps, value, lr, None))
                 self.own_seconds += _clock() - t0
                 return []
         if batch is not None and self.held_batch is None:
@@ -148,7 +145,7 @@ class TorchRun(Run):
         sooner than needed."""
         if self.optimizer is None or not self.optimizer.param_groups:
             return 0
-        until = steps + self.sync_every - len(self._steps)
+        until = steps + self.sync_every - len(self._queued)
         until = min(until, (steps // self.grad_norm_every + 1) * self.grad_norm_every)
         if self.curvature_every is not None:
             until = min(until, (steps // self.curvature_every + 1) * self.curvature_every)

@@ -23,8 +23,21 @@ VARIES = 2.0
 
 
 def lr_series(history: History) -> Series | None:
-    found = [s for s in history.series if s.role == "learning_rate" and sum(v > 0 for v in s.values) >= 3]
+    found = [s for s in history.series if s.role == "learning_rate" and _positive(s.values, 3)]
     return max(found, key=lambda s: len(s.values)) if found else None
+
+
+def _positive(values: list[float], at_least: int) -> bool:
+    """At least `at_least` values > 0, stopping once they are found (a watched run analyses a
+    growing history: counting every point of the learning-rate curve was a pass over all of it in
+    every analysis)."""
+    count = 0
+    for v in values:
+        if v > 0:
+            count += 1
+            if count >= at_least:
+                return True
+    return False
 
 
 def check(history: History, train: Series, scale: float) -> LearningRateCheck | None:

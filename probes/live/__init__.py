@@ -13,6 +13,7 @@ from __future__ import annotations
 from probes.live._alerts import Alert, AlertKind
 from probes.live._curvature import (
     EndPoint,
+    RandomStart,
     Sharpness,
     Threshold,
     end_point,
@@ -29,6 +30,7 @@ __all__ = [
     "AlertKind",
     "EndPoint",
     "LiveHistory",
+    "RandomStart",
     "Sharpness",
     "Threshold",
     "end_point",

@@ -206,20 +206,70 @@ def top_converged(result: LanczosResult, tolerance: float) -> bool:
     return result.converged or result.error_bound_max <= tolerance * max(abs(result.lambda_max), 1e-12)
 
 
-def start_from(previous: torch.Tensor | None, dim: int, seed: int) -> torch.Tensor | None:
+class RandomStart:
+    """The seeded random vector a run's measurements start from, drawn once: Lanczos's cold start
+    (`lanczos(seed=)` draws `torch.randn(dim)` from a generator seeded with `seed`, in float64) and
+    the half random vector each warm start mixes in (`start_from`) are that same draw at every
+    measurement, and drawing it (~0.9 ms for the benchmark MLP's 26k parameters) was a tenth of a
+    warm measurement. Keeps one float64 vector of the model's size on the CPU (as the Lanczos basis
+    does ~10). The same bits as drawing it each time."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._vector: torch.Tensor | None = None
+        self._half: torch.Tensor | None = None
+        # seconds spent drawing (and halving) it: a one-time cost inside the first measurement,
+        # which a caller planning the next measurements from the first one's time leaves out
+        self.draw_seconds = 0.0
+
+    def vector(self, dim: int) -> torch.Tensor:
+        """`torch.randn(dim, generator=Generator().manual_seed(seed), dtype=float64)`, kept."""
+        if self._vector is None or self._vector.numel() != dim:
+            started = time.perf_counter()
+            generator = torch.Generator().manual_seed(self.seed)
+            self._vector = torch.randn(dim, generator=generator, dtype=torch.float64)
+            self._half = None
+            self.draw_seconds += time.perf_counter() - started
+        return self._vector
+
+    def half_unit(self, dim: int) -> torch.Tensor:
+        """Half the unit random vector, `0.5 * noise / noise.norm()` as `start_from` writes it (the
+        same expression, so the same bits), kept too: two passes over the vector less a measurement."""
+        noise = self.vector(dim)
+        if self._half is None:
+            started = time.perf_counter()
+            self._half = 0.5 * noise / noise.norm()
+            self.draw_seconds += time.perf_counter() - started
+        return self._half
+
+
+def start_from(
+    previous: torch.Tensor | None, dim: int, seed: int, random: RandomStart | None = None
+) -> torch.Tensor | None:
     """A Lanczos start vector from the previous top eigenvector: lambda_max moves slowly between
     measurements, so a start close to its eigenvector settles it in a few products instead of ~10.
     Half a random unit vector is mixed in, so a direction that has become the sharpest since still
     has at least the weight a random start would give it (Lanczos finds the top of the spectrum its
-    start touches). None (a random start) without a previous vector of the right size."""
-    if previous is None or previous.numel() != dim or not bool(torch.isfinite(previous).all()):
+    start touches). None (a random start) without a previous vector of the right size. `random`:
+    the run's kept draw of that random vector (`RandomStart`, with this `seed`)."""
+    if previous is None or previous.numel() != dim:
         return None
     v = previous.detach().to("cpu", torch.float64)
+    # a NaN or infinite entry makes the norm NaN or infinite: one reduction instead of an isfinite
+    # mask as large as the model (~0.1 ms of a measurement on the benchmark MLP). A finite vector
+    # whose norm still overflows (entries beyond 1e154; a unit Ritz vector never is) is refused too
     norm = float(v.norm())
-    if norm == 0.0:
+    if norm == 0.0 or not math.isfinite(norm):
         return None
+    if random is not None and random.seed == seed:
+        return v / norm + random.half_unit(dim)
     noise = torch.randn(dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return v / norm + 0.5 * noise / noise.norm()
+
+
+def _cold_start(random: RandomStart | None, dim: int, seed: int) -> torch.Tensor | None:
+    """Lanczos's own random start (None: it draws it) from the kept draw when there is one."""
+    return random.vector(dim) if random is not None and random.seed == seed else None
 
 
 def _top_settled(step: LanczosStep) -> str | None:
@@ -266,11 +316,13 @@ def sharpness(
     seed: int = 0,
     start: torch.Tensor | None = None,
     settle_below: float | None = None,
+    random: RandomStart | None = None,
 ) -> Sharpness | None:
     """lambda_max on the held batch against the threshold; None when Adam has no statistics yet.
     `start`: the previous measurement's `vector` (see `start_from`). `settle_below` (a fraction of
     the threshold): also stop once lambda_max is clearly below that fraction of it (`settled`; the
-    value is then a lower bound, `converged` False)."""
+    value is then a lower bound, `converged` False). `random`: a kept draw of the random start
+    (`RandomStart`; the same numbers, drawn once per run)."""
     started = time.perf_counter()
     threshold = threshold or threshold_of(optimizer)
     with isolated(model, mode):
@@ -282,7 +334,7 @@ def sharpness(
             target = (
                 operator if scales is None else _Scaled(operator, torch.cat([s.reshape(-1) for s in scales]))
             )
-            begin = start_from(start, operator.dim, seed)
+            begin = start_from(start, operator.dim, seed, random)
             stop: Callable[[LanczosStep], str | None] = _top_settled
             if settle_below is not None and threshold.value is not None:
                 stop = _settled_below(settle_below * threshold.value)
@@ -293,7 +345,7 @@ def sharpness(
                 tol=tolerance,
                 seed=seed,
                 min_iter=3,
-                start=begin,
+                start=begin if begin is not None else _cold_start(random, operator.dim, seed),
                 settled=stop,
             )
         finally:
@@ -405,6 +457,7 @@ def end_point(
     seed: int = 0,
     goal: str = "accurate",
     start: torch.Tensor | None = None,
+    random: RandomStart | None = None,
 ) -> EndPoint:
     """Gradient norm and both extreme eigenvalues of the plain Hessian on the held batch, read the
     way `probes.measure` reads them (same thresholds, same `classify`).
@@ -430,7 +483,7 @@ def end_point(
             if goal == "decide":
                 if not small:
                     tol = top_tolerance if top_tolerance is not None else tolerance
-                    begin = start_from(start, operator.dim, seed)
+                    begin = start_from(start, operator.dim, seed, random)
                 settled = decision_test(small, negative_threshold, tol)
             min_iter = 3 if goal == "decide" and not small else 5
             result = lanczos(
@@ -439,7 +492,7 @@ def end_point(
                 tol=tol,
                 seed=seed,
                 settled=settled,
-                start=begin,
+                start=begin if begin is not None else _cold_start(random, operator.dim, seed),
                 min_iter=min_iter,
             )
         finally:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from probes.history import HistoryOptions, analyse
+from probes.history import History, HistoryOptions, analyse
 from probes.live import LiveHistory
 
 
@@ -231,3 +231,42 @@ def test_a_time_budget_puts_analyses_off_but_not_their_alerts() -> None:
     over = [a for a in fired_never if a.kind == "overfitting"]
     assert len(over) == 1 and over[0].data["best_step"] == 400 and over[0].data["keep_step"] == 400
     assert never.next_analysis_cost() > 0  # the forced analysis's cost is known for the next one
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_history_built_without_validation_is_the_validated_one(seed: int) -> None:
+    """LiveHistory.history() builds its Series with model_construct (the points are floats already):
+    the same curves, field for field, and the same analysis as the History pydantic validates from
+    the same points (its validators run: None -> NaN, float() of every value), at several points of
+    growing runs with NaN and inf losses, epochs given or not."""
+    rng = np.random.default_rng(seed)
+    live = LiveHistory("t", HistoryOptions(classes=10))
+    with_epochs = bool(seed % 2)
+    points = _growing_run(seed)
+    checks = sorted(rng.choice(len(points), size=4, replace=False).tolist()) + [len(points) - 1]
+    for i, (name, step, value, role, split) in enumerate(points):
+        live.add(name, value, step, role=role, split=split, epoch=step // 50 if with_epochs else None)  # type: ignore[arg-type]
+        if i not in checks:
+            continue
+        built = live.history()
+        validated = History.model_validate(built.model_dump())
+        for a, b in zip(built.series, validated.series, strict=True):
+            assert a.model_dump(exclude={"values"}) == b.model_dump(exclude={"values"})
+            assert np.array_equal(np.array(a.values), np.array(b.values), equal_nan=True)
+            assert all(type(v) is float for v in a.values + a.steps + (a.epochs or []))
+        options = HistoryOptions(classes=10)
+        assert analyse(built, options).model_dump_json() == analyse(validated, options).model_dump_json()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_learning_rate_curve_is_found_as_before(seed: int) -> None:
+    """lr_series stops counting positive learning rates at the third: the same answer as counting
+    them all (`sum(v > 0 for v in values) >= 3`, the old rule, written out here) on curves of zeros,
+    negatives, NaN and positives in random order."""
+    from probes.history._lr import _positive
+
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        n = int(rng.integers(0, 12))
+        values = rng.choice([0.0, -0.1, math.nan, math.inf, 1e-3, 0.5], size=n).tolist()
+        assert _positive(values, 3) == (sum(v > 0 for v in values) >= 3)

@@ -79,9 +79,19 @@ def test_help_loads_no_heavy_module(args: list[str]) -> None:
 @pytest.mark.parametrize("kind", FILE_KINDS)
 def test_schema_loads_no_pydantic(kind: str) -> None:
     """The report, message, event and probes schemas are printed from the shipped files
-    (traindoc/schemas/): no pydantic, no model, no probe result module."""
+    (traindoc/schemas/): no pydantic, no model, no probe result module — where the installed pydantic
+    is the one the files were generated with; under another one the schema is generated from the
+    models on purpose (a newer pydantic may write another schema), tested below."""
+    from assistant.cli.schema import installed_pydantic, schema_file_version
+
     modules = loaded_modules("schema", "--kind", kind)
     found = {m.split(".")[0] for m in modules}
+    if schema_file_version() != installed_pydantic():
+        assert not found & set(HEAVY), found  # still nothing of torch, httpx, textual, fastapi...
+        pytest.skip(
+            f"the files were generated with pydantic {schema_file_version()}, this is "
+            f"{installed_pydantic()}: `traindoc schema` imports pydantic here by design"
+        )
     assert not found & {*HEAVY, "pydantic"}, found
     assert "probes.results" not in modules and not modules & KNOWLEDGE_MODULES, modules
 

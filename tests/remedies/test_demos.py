@@ -39,12 +39,16 @@ def by_id(report: RemedyReport, rid: str) -> list[RemedyResult]:
 
 
 def plain_train(
-    setup: Setup, seed: int, factory: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+    setup: Setup,
+    seed: int,
+    factory: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+    depth: int | None = None,
 ) -> torch.nn.Module:
-    """The user's recipe as a plain loop: seed, build, shuffle each epoch, minibatches, step."""
+    """The user's recipe as a plain loop: seed, build (at the setup's depth unless told), shuffle each
+    epoch, minibatches, step."""
     x, y = setup.train
     torch.manual_seed(seed)
-    model = setup.model(setup.depth)
+    model = setup.model(setup.depth if depth is None else depth)
     opt = factory(list(model.parameters()))
     gen = torch.Generator().manual_seed(seed)
     order, pos = torch.randperm(len(x), generator=gen), 0
@@ -66,13 +70,16 @@ def plain_loss(setup: Setup, model: torch.nn.Module, split: str) -> float:
     return float(setup.loss(model(x), y))
 
 
-def one_seed(setup: Setup, factory, split: str) -> float:
-    return plain_loss(setup, plain_train(setup, setup.seed, factory), split)
+def one_seed(setup: Setup, factory, split: str, depth: int | None = None) -> float:
+    return plain_loss(setup, plain_train(setup, setup.seed, factory, depth), split)
 
 
-def two_seed_mean(setup: Setup, factory, split: str) -> float:
+def two_seed_mean(setup: Setup, factory, split: str, depth: int | None = None) -> float:
     return (
-        sum(plain_loss(setup, plain_train(setup, s, factory), split) for s in (setup.seed, setup.seed + 1))
+        sum(
+            plain_loss(setup, plain_train(setup, s, factory, depth), split)
+            for s in (setup.seed, setup.seed + 1)
+        )
         / 2
     )
 
@@ -137,11 +144,18 @@ def test_learning_rate_too_high_top_remedy_helps_in_plain_torch() -> None:
 
     elif best.id == "adam":
         factory = lambda p: torch.optim.Adam(p, lr=1e-3)  # noqa: E731
+    elif best.id == "shallower":
+        # which remedy comes out on top depends on the machine's float arithmetic (adam on some CPUs,
+        # one layer fewer on others: both help by more than the noise); the claim checked is the same:
+        # the recipe, unchanged but one layer shallower, trains measurably lower in plain torch
+        factory = setup.optimizer
+        shallower_depth = int(best.setting.split("->")[1])
+        assert shallower_depth < setup.depth
     else:
         pytest.fail(f"no plain-torch check written for {best.id}")
     mean = seeds_of(best)
     before = mean(setup, setup.optimizer, "train")
-    after = mean(setup, factory, "train")
+    after = mean(setup, factory, "train", shallower_depth if best.id == "shallower" else None)
     assert best.after.train == pytest.approx(after, rel=1e-3)
     assert before - after > best.margin
 

@@ -145,8 +145,8 @@ def test_learning_rate_too_high_top_remedy_helps_in_plain_torch() -> None:
     elif best.id == "adam":
         factory = lambda p: torch.optim.Adam(p, lr=1e-3)  # noqa: E731
     elif best.id == "shallower":
-        # which remedy comes out on top depends on the machine's float arithmetic (adam on some CPUs,
-        # one layer fewer on others: both help by more than the noise); the claim checked is the same:
+        # which remedy comes out on top depends on the machine (its float arithmetic: adam on CI's,
+        # one layer fewer on a 2026-12-02 AMD EPYC; both help by more than the noise); the same claim:
         # the recipe, unchanged but one layer shallower, trains measurably lower in plain torch
         factory = setup.optimizer
         shallower_depth = int(best.setting.split("->")[1])

@@ -261,10 +261,9 @@ def start_from(
     norm = float(v.norm())
     if norm == 0.0 or not math.isfinite(norm):
         return None
-    if random is not None and random.seed == seed:
-        return v / norm + random.half_unit(dim)
-    noise = torch.randn(dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return v / norm + 0.5 * noise / noise.norm()
+    if random is None or random.seed != seed:
+        random = RandomStart(seed)  # drawn for this start alone
+    return v / norm + random.half_unit(dim)
 
 
 def _cold_start(random: RandomStart | None, dim: int, seed: int) -> torch.Tensor | None:
